@@ -1,0 +1,57 @@
+"""torch backend: autograd gradients, torch tensors, CPU or CUDA."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import GdrunError
+from ..expr import Namespace
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, device: str = "cpu", dtype: str = "float64"):
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            raise GdrunError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu or auto")
+        self.device = device
+        self.dtype_name = dtype
+        self.dtype = getattr(torch, dtype)
+        self.ns = Namespace(torch)
+        self.xp = torch
+
+    def asarray(self, values) -> torch.Tensor:
+        return torch.as_tensor(values, dtype=self.dtype, device=self.device).clone()
+
+    def to_numpy(self, array: torch.Tensor):
+        return array.detach().cpu().numpy()
+
+    def empty(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.empty(shape, dtype=self.dtype, device=self.device)
+
+    def value_fn(self, objective):
+        return objective.value_fn(self.ns)
+
+    def value_and_grad_fn(self, objective):
+        value = objective.value_fn(self.ns)
+
+        def value_and_grad(X):
+            with torch.enable_grad():
+                X = X.detach().requires_grad_(True)
+                f = value(X)
+                (G,) = torch.autograd.grad(f.sum(), X)
+            return f.detach(), G
+
+        return value_and_grad
+
+    def compute(self):
+        return torch.no_grad()
+
+    def versions(self) -> dict[str, str]:
+        info = {"torch": torch.__version__}
+        if self.device == "cuda":
+            info["cuda"] = str(torch.version.cuda)
+            info["gpu"] = torch.cuda.get_device_name()
+        return info

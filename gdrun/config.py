@@ -1,0 +1,257 @@
+"""The experiment config: schema, defaults, YAML loading, ``--set`` overrides and validation.
+
+A config is a flat mapping whose keys are named as the CLI flags (``lr``, ``epochs``,
+``init_range``...), plus the ``stop`` mapping. Every value is checked here, before anything runs
+or is written, and a bad one is a one-line :class:`GdrunError` naming the key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import GdrunError, closest
+
+STOP_KEYS = ("grad_norm_below", "value_below", "diverge_above")
+
+
+@dataclass(frozen=True)
+class Stop:
+    grad_norm_below: float | None = None
+    value_below: float | None = None
+    diverge_above: float = 1e100
+
+
+@dataclass(frozen=True)
+class Config:
+    function: str
+    name: str | None = None
+    dim: int | None = None
+    backend: str = "numpy"
+    device: str = "cpu"
+    dtype: str = "float64"
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    epochs: int = 100
+    init: Any = None  # number, list, or mapping name -> number; None: the function's default init
+    init_range: tuple[float, float] | None = None
+    seed: int | None = None
+    stop: Stop = field(default_factory=Stop)
+    every: int = 0  # show every Nth step; 0 = about 20 rows
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if data["init_range"] is not None:
+            data["init_range"] = list(data["init_range"])
+        return data
+
+
+KEYS = tuple(f.name for f in fields(Config))
+
+
+# ---------------------------------------------------------------------------- value checks
+
+
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise GdrunError(f"{key} must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise GdrunError(f"{key} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise GdrunError(f"{key} must be a finite number, got {value!r}")
+    return number
+
+
+def _integer(key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise GdrunError(f"{key} must be an integer, got {value!r}")
+    if isinstance(value, str):
+        value = value.strip()
+        try:
+            value = int(value)
+        except ValueError:
+            raise GdrunError(f"{key} must be an integer, got {value!r}") from None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int):
+        raise GdrunError(f"{key} must be an integer, got {value!r}")
+    if value < minimum:
+        raise GdrunError(f"{key} must be at least {minimum}, got {value}")
+    return value
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise GdrunError(f"{key} must be one of {', '.join(choices)}, got {value!r}{closest(str(value), choices)}")
+    return value
+
+
+def parse_init(value: Any) -> Any:
+    """``7.5``, ``"x=1,y=2"``, ``"1,2"``, ``[1, 2]`` or ``{x: 1, y: 2}`` -> float, list or dict."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if "=" in text:
+            pairs = {}
+            for part in text.split(","):
+                name, sep, number = part.partition("=")
+                if not sep or not name.strip():
+                    raise GdrunError(f"init must look like x=1,y=2, got {value!r}")
+                pairs[name.strip()] = number
+            value = pairs
+        elif "," in text:
+            value = text.split(",")
+        else:
+            return _number("init", text)
+    if isinstance(value, dict):
+        return {str(k): _number(f"init.{k}", v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise GdrunError("init must not be an empty list")
+        return [_number("init", v) for v in value]
+    return _number("init", value)
+
+
+def parse_range(value: Any) -> tuple[float, float] | None:
+    """``"-1000,1000"`` or ``[-1000, 1000]`` -> (low, high) with low < high."""
+    if value is None:
+        return None
+    parts = value.split(",") if isinstance(value, str) else value
+    if not isinstance(parts, (list, tuple)) or len(parts) != 2:
+        raise GdrunError(f"init_range must be two numbers LOW,HIGH, got {value!r}")
+    low, high = (_number("init_range", p) for p in parts)
+    if not low < high:
+        raise GdrunError(f"init_range needs LOW < HIGH, got {low:g},{high:g}")
+    return (low, high)
+
+
+def _stop(value: Any) -> Stop:
+    if isinstance(value, Stop):
+        return value
+    if value is None:
+        return Stop()
+    if not isinstance(value, dict):
+        raise GdrunError(f"stop must be a mapping with keys {', '.join(STOP_KEYS)}, got {value!r}")
+    checked: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in STOP_KEYS:
+            raise GdrunError(f"unknown key 'stop.{key}'{closest(str(key), STOP_KEYS)}; stop keys: {', '.join(STOP_KEYS)}")
+        if item is None and key != "diverge_above":
+            checked[key] = None
+            continue
+        number = _number(f"stop.{key}", item)
+        if key != "value_below" and number <= 0:
+            raise GdrunError(f"stop.{key} must be positive, got {item!r}")
+        checked[key] = number
+    return Stop(**checked)
+
+
+def validate(raw: dict[str, Any]) -> Config:
+    """Check every key and value of ``raw`` and return the :class:`Config`."""
+    from .backends import BACKENDS, DEVICES, DTYPES
+    from .optim import OPTIMIZERS
+
+    if not isinstance(raw, dict):
+        raise GdrunError(f"a config must be a mapping of keys to values, got {type(raw).__name__}")
+    for key in raw:
+        if key not in KEYS:
+            raise GdrunError(f"unknown config key '{key}'{closest(str(key), KEYS)}")
+    if raw.get("function") in (None, ""):
+        raise GdrunError("config key 'function' is required (a built-in name or an expression)")
+    values = dict(raw)
+    if not isinstance(values["function"], str):
+        raise GdrunError(f"function must be a string, got {values['function']!r}")
+    checks = {
+        "name": lambda v: None if v is None else str(v),
+        "dim": lambda v: None if v is None else _integer("dim", v, 1),
+        "backend": lambda v: _choice("backend", v, BACKENDS),
+        "device": lambda v: _choice("device", v, DEVICES),
+        "dtype": lambda v: _choice("dtype", v, DTYPES),
+        "optimizer": lambda v: _choice("optimizer", v, tuple(OPTIMIZERS)),
+        "lr": _lr,
+        "epochs": lambda v: _integer("epochs", v, 0),
+        "init": parse_init,
+        "init_range": parse_range,
+        "seed": lambda v: None if v is None else _integer("seed", v, 0),
+        "stop": _stop,
+        "every": lambda v: _integer("every", v, 0),
+    }
+    for key, check in checks.items():
+        if key in values:
+            values[key] = check(values[key])
+    if values.get("init") is not None and values.get("init_range") is not None:
+        raise GdrunError("give either init or init_range, not both")
+    return Config(**values)
+
+
+def _lr(value: Any) -> float:
+    lr = _number("lr", value)
+    if lr <= 0:
+        raise GdrunError(f"lr must be positive, got {value!r}")
+    return lr
+
+
+# ---------------------------------------------------------------------------- files and overrides
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a mapping (safe loader: YAML cannot run code)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise GdrunError(f"config file not found: {path}") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise GdrunError(f"cannot read config file {path}: {exc.__class__.__name__}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise GdrunError(f"{path}: {problem}{where}") from None
+    if data is None:
+        raise GdrunError(f"{path}: the config file is empty")
+    if not isinstance(data, dict):
+        raise GdrunError(f"{path}: a config must be a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def apply_sets(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """Apply ``key=value`` overrides; ``value`` is read as a YAML scalar, ``stop.key`` reaches in."""
+    import yaml
+
+    data = dict(raw)
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise GdrunError(f"--set needs KEY=VALUE, got {assignment!r}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        if key.startswith("stop."):
+            data["stop"] = {**(data.get("stop") or {}), key[5:]: value}
+        elif key not in KEYS:
+            raise GdrunError(f"unknown config key '{key}'{closest(key, KEYS)}")
+        else:
+            data[key] = value
+    return data
+
+
+def to_yaml(config: Config) -> str:
+    import yaml
+
+    data = config.to_dict()
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+
+
+__all__ = ["Config", "Stop", "validate", "load_yaml", "apply_sets", "to_yaml", "replace", "KEYS"]

@@ -1,0 +1,146 @@
+"""What a run shows in the terminal: a growing table of steps, then a closing panel.
+
+On a terminal the rows print as a rich table that grows above a transient progress line; when
+stdout is not a terminal the same rows print as plain aligned text. The table is a pure function
+of the rows (``make_table``), and the console is passed in, so tests capture it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .engine import Block
+
+STATUS_STYLE = {
+    "converged": "bold green",
+    "max_epochs": "bold cyan",
+    "diverged": "bold red",
+    "interrupted": "bold yellow",
+    "failed": "bold red",
+    "running": "bold",
+}
+AUTO_ROWS = 20
+
+
+def auto_every(epochs: int) -> int:
+    """Show about 20 rows: every step for short runs, every Nth for long ones."""
+    return max(1, math.ceil(epochs / AUTO_ROWS))
+
+
+def fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def make_table(names: tuple[str, ...], rows: list[tuple], header: bool, step_width: int) -> Table:
+    """A table of ``rows`` (step, *x, value, grad_norm, lr) with fixed column widths."""
+    table = Table(box=None, show_header=header, header_style="bold", pad_edge=False, padding=(0, 1))
+    table.add_column("step", justify="right", width=max(4, step_width), style="dim")
+    for name in names:
+        table.add_column(name, justify="right", width=12)
+    for title in ("f", "|grad|", "lr"):
+        table.add_column(title, justify="right", width=12)
+    for row in rows:
+        table.add_row(str(int(row[0])), *(fmt(v) for v in row[1:]))
+    return table
+
+
+class RunDisplay:
+    """Engine observer that prints every ``every``-th row (and always the first and the last)."""
+
+    def __init__(self, console: Console, names: tuple[str, ...], epochs: int, every: int = 0, member: int = 0):
+        self.console = console
+        self.names = names
+        self.epochs = epochs
+        self.every = every or auto_every(epochs)
+        self.member = member
+        self.step_width = len(str(epochs))
+        self.header_shown = False
+        self.last_row: tuple | None = None
+        self.last_shown = -1
+        self.progress = None
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> "RunDisplay":
+        if self.console.is_terminal and self.epochs >= 1000:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                TextColumn("step"), MofNCompleteColumn(), BarColumn(), TimeElapsedColumn(),
+                console=self.console, transient=True,
+            )  # fmt: skip
+            self.progress.start()
+            self.task = self.progress.add_task("run", total=self.epochs)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def on_block(self, block: Block) -> None:
+        last = block.last[self.member]
+        if last < 0:
+            return
+        b = self.member
+        steps = block.steps[: last + 1]
+        picked = np.flatnonzero(steps % self.every == 0)
+        rows = [self._row(block, i, b) for i in picked]
+        self.last_row = self._row(block, last, b)
+        self._print(rows)
+        if self.progress is not None:
+            self.progress.update(self.task, completed=int(steps[-1]))
+
+    def _row(self, block: Block, i: int, b: int) -> tuple:
+        return (int(block.steps[i]), *block.x[i, b].tolist(), float(block.value[i, b]),
+                float(block.grad_norm[i, b]), float(block.lr[i, b]))  # fmt: skip
+
+    def _print(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        self.console.print(make_table(self.names, rows, not self.header_shown, self.step_width))
+        self.header_shown = True
+        self.last_shown = rows[-1][0]
+
+    def finish(self) -> None:
+        """Print the final row if the every-N filter skipped it."""
+        if self.last_row is not None and self.last_row[0] != self.last_shown:
+            self._print([self.last_row])
+
+
+def summary_panel(summary: dict[str, Any], console: Console) -> None:
+    """The closing panel (or plain ``key: value`` lines when not on a terminal)."""
+    status = summary["status"]
+    point = ", ".join(f"{k} = {fmt_any(v)}" for k, v in summary["params"].items())
+    lines = [
+        ("status", Text(status, style=STATUS_STYLE.get(status, "bold"))),
+        ("why", Text(summary.get("reason") or "")),
+        ("final point", Text(point)),
+        ("f", Text(fmt_any(summary["value"]))),
+        ("|grad|", Text(fmt_any(summary.get("grad_norm")))),
+        ("steps", Text(str(summary["iterations"]))),
+        ("time", Text(f"{summary['wall_time_s']:.3f} s")),
+        ("run dir", Text(str(summary["run_dir"]))),
+    ]
+    if not console.is_terminal:
+        for key, text in lines:
+            console.print(f"{key}: {text.plain}", highlight=False, soft_wrap=True)
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for key, text in lines:
+        grid.add_row(key, text)
+    console.print(Panel(grid, title=f"gdrun · {summary['function']}", expand=False, border_style=STATUS_STYLE.get(status)))
+
+
+def fmt_any(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return fmt(value)
+    return str(value)

@@ -1,0 +1,237 @@
+"""The loop over a batch of runs: step, record, stop.
+
+State has a leading batch axis: ``X`` is ``(B, n)``, one row per run (one run is a batch of one).
+Row ``k`` of a run is the point after ``k`` updates with its value, gradient norm and learning
+rate; row 0 is the init point. A step only keeps references to the arrays it made; every so often
+(blocks grow until one takes ~50 ms) the block is stacked and checked in one vectorised pass for the first row at which each run stops, and handed to the observers (terminal,
+run directory). A run that stops keeps being carried along by the array maths until the whole
+batch is done, but nothing after its stop row is reported: its result is that row.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+STATUSES = ("converged", "max_epochs", "diverged", "interrupted", "failed")
+FIRST_BLOCK = 8
+MAX_BLOCK = 4096
+MAX_BLOCK_ELEMENTS = 1 << 22  # rows * B * n held per block (32 MiB of float64)
+BLOCK_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When a run stops before its last epoch."""
+
+    grad_norm_below: float | None = None  # converged when the gradient norm falls below this
+    value_below: float | None = None  # converged when the value falls below this
+    diverge_above: float = 1e100  # diverged when |value| or any |coordinate| exceeds this
+
+
+@dataclass
+class Block:
+    """Rows computed since the last check, as numpy arrays (T rows, B runs, n variables)."""
+
+    steps: np.ndarray  # (T,)
+    x: np.ndarray  # (T, B, n)
+    value: np.ndarray  # (T, B)
+    grad_norm: np.ndarray  # (T, B)
+    lr: np.ndarray  # (T, B)
+    last: np.ndarray  # (B,) index of each run's last row to report in this block; -1 for none
+
+
+class Observer(Protocol):
+    def on_block(self, block: Block) -> None: ...
+
+
+@dataclass
+class Outcome:
+    """Where each run of the batch ended."""
+
+    status: list[str]
+    reason: list[str]
+    iterations: np.ndarray  # (B,) updates made before the final row
+    x: np.ndarray  # (B, n)
+    value: np.ndarray  # (B,)
+    grad_norm: np.ndarray  # (B,)
+    wall_time_s: float
+    seen: np.ndarray  # (B,) whether any row was computed (False: failed before the first one)
+    error: BaseException | None = field(default=None, repr=False)
+
+
+class Interrupt:
+    """Ctrl-C as a flag the loop reads between steps, so a run stops cleanly at a step boundary.
+
+    A second Ctrl-C raises KeyboardInterrupt at once.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> "Interrupt":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
+def run(
+    value_and_grad: Callable[[Any], tuple[Any, Any]],
+    x0: Any,
+    optimizer,
+    lr: Any,
+    epochs: int,
+    backend,
+    stop: StopRule = StopRule(),
+    observers: tuple[Observer, ...] = (),
+    interrupt: Interrupt | None = None,
+    names: tuple[str, ...] | None = None,
+) -> Outcome:
+    """Run ``epochs`` updates of ``optimizer`` from ``x0`` (B, n) with learning rates ``lr`` (B, 1)."""
+    started = time.perf_counter()
+    interrupt = interrupt or Interrupt()
+    B, n = x0.shape
+    names = names or tuple(f"x{i + 1}" for i in range(n))
+    update = optimizer.update
+    lr_row = lr[:, 0]
+
+    tracker = _Tracker(B, n, epochs, stop, names)
+    X, state = x0, optimizer.init(x0)
+    step, size = 0, FIRST_BLOCK
+    max_rows = max(1, MAX_BLOCK_ELEMENTS // (B * n))
+    error: BaseException | None = None
+    with backend.compute():
+        while step <= epochs and tracker.active.any():
+            rows = min(size, max_rows, epochs + 1 - step)
+            xs, fs, gs = [], [], []  # the step's own arrays; stacked once per block
+            block_start = time.perf_counter()
+            try:
+                for t in range(rows):
+                    f, G = value_and_grad(X)
+                    xs.append(X)
+                    fs.append(f)
+                    gs.append(G)
+                    if step + t < epochs:
+                        X, state = update(G, state, X, lr)
+                    if interrupt.requested:
+                        break
+            except Exception as exc:  # reported as the 'failed' status, with the rows before it kept
+                error = exc
+            done = min(len(xs), len(fs), len(gs))
+            block = tracker.check(step, *_stack_block(backend, xs[:done], fs[:done], gs[:done], lr_row, B, n))
+            for observer in observers:
+                observer.on_block(block)
+            step += done
+            if error is not None or interrupt.requested:
+                break
+            if time.perf_counter() - block_start < BLOCK_SECONDS:
+                size = min(2 * size, MAX_BLOCK)
+    return tracker.outcome(error, interrupt.requested, time.perf_counter() - started)
+
+
+def _stack_block(backend, xs: list, fs: list, gs: list, lr_row, B: int, n: int):
+    """The block's rows as numpy arrays: x (T,B,n), value (T,B), grad_norm (T,B), lr (T,B)."""
+    if not xs:
+        empty = np.empty((0, B))
+        return np.empty((0, B, n)), empty, empty, empty
+    xp = backend.xp
+    x = backend.to_numpy(xp.stack(xs))
+    value = backend.to_numpy(xp.stack(fs))
+    G = backend.to_numpy(xp.stack(gs))
+    grad_norm = np.abs(G[..., 0]) if n == 1 else np.sqrt(np.einsum("tbi,tbi->tb", G, G))
+    lr = np.broadcast_to(backend.to_numpy(lr_row), value.shape)
+    return x, value, grad_norm, lr
+
+
+class _Tracker:
+    """Finds the row at which each run stops and keeps each run's final row."""
+
+    def __init__(self, B: int, n: int, epochs: int, stop: StopRule, names: tuple[str, ...]):
+        self.active = np.ones(B, dtype=bool)
+        self.epochs = epochs
+        self.stop = stop
+        self.names = names
+        self.status = [""] * B
+        self.reason = [""] * B
+        self.iterations = np.zeros(B, dtype=np.int64)
+        self.x = np.full((B, n), np.nan)
+        self.value = np.full(B, np.nan)
+        self.grad_norm = np.full(B, np.nan)
+        self.seen = np.zeros(B, dtype=bool)
+
+    def check(self, start: int, x, value, grad_norm, lr) -> Block:
+        rows = len(value)
+        steps = np.arange(start, start + rows)
+        if rows == 0:
+            return Block(steps, x, value, grad_norm, lr, np.full(len(self.active), -1))
+        stop = self.stop
+        with np.errstate(invalid="ignore"):
+            x_bad = ~np.isfinite(x).all(axis=2) | (np.abs(x) > stop.diverge_above).any(axis=2)
+            diverged = x_bad | ~np.isfinite(value) | ~np.isfinite(grad_norm) | (np.abs(value) > stop.diverge_above)
+            converged = np.zeros_like(diverged)
+            if stop.grad_norm_below is not None:
+                converged |= grad_norm < stop.grad_norm_below
+            if stop.value_below is not None:
+                converged |= value < stop.value_below
+        stopping = (diverged | converged) & self.active
+        first = np.argmax(stopping, axis=0)
+        stops = stopping.any(axis=0)
+        last = np.where(stops, first, rows - 1)
+        last[~self.active] = -1
+        for b in np.flatnonzero(self.active):
+            row = last[b]
+            self.iterations[b] = steps[row]
+            self.x[b], self.value[b], self.grad_norm[b] = x[row, b], value[row, b], grad_norm[row, b]
+            self.seen[b] = True
+            if stops[b]:
+                self.status[b] = "diverged" if diverged[row, b] else "converged"
+                self.reason[b] = self._why(diverged[row, b], steps[row], x[row, b], value[row, b], grad_norm[row, b])
+        self.active &= ~stops
+        return Block(steps, x, value, grad_norm, lr, last)
+
+    def _why(self, diverged: bool, step: int, x, value: float, grad_norm: float) -> str:
+        stop = self.stop
+        if not diverged:
+            if stop.grad_norm_below is not None and grad_norm < stop.grad_norm_below:
+                return f"gradient norm {grad_norm:.3g} < {stop.grad_norm_below:g} at step {step}"
+            return f"value {value:.6g} < {stop.value_below:g} at step {step}"
+        if not np.isfinite(value):
+            return f"the value became {value} at step {step}"
+        bad = [i for i, v in enumerate(x) if not np.isfinite(v)]
+        if bad:
+            return f"{self.names[bad[0]]} became {x[bad[0]]} at step {step}"
+        if not np.isfinite(grad_norm):
+            return f"the gradient became non-finite at step {step}"
+        if abs(value) > stop.diverge_above:
+            return f"|value| = {abs(value):.3g} exceeded diverge_above = {stop.diverge_above:g} at step {step}"
+        i = int(np.argmax(np.abs(x)))
+        return f"|{self.names[i]}| = {abs(x[i]):.3g} exceeded diverge_above = {stop.diverge_above:g} at step {step}"
+
+    def outcome(self, error: BaseException | None, interrupted: bool, wall: float) -> Outcome:
+        for b in np.flatnonzero(self.active):
+            if error is not None:
+                self.status[b] = "failed"
+                self.reason[b] = f"{type(error).__name__}: {error}"
+            elif interrupted and self.iterations[b] < self.epochs:
+                self.status[b] = "interrupted"
+                self.reason[b] = f"interrupted at step {self.iterations[b]}"
+            else:
+                self.status[b] = "max_epochs"
+                self.reason[b] = f"reached the last epoch ({self.epochs})"
+        return Outcome(self.status, self.reason, self.iterations, self.x, self.value, self.grad_norm, wall, self.seen, error)

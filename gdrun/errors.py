@@ -1,0 +1,46 @@
+"""User-facing errors and the exit codes gdrun promises.
+
+Anything a user can get wrong (a config key, an expression, a device) raises
+:class:`GdrunError`; the CLI turns it into one line on stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+#: Exit codes, documented in ``gdrun --help`` and the README.
+EXIT_OK = 0  # converged or max_epochs
+EXIT_EXPECTATION = 1  # reserved: a config's expectations were not met
+EXIT_BAD_INPUT = 2  # bad config, expression, flag or device
+EXIT_DIVERGED = 3
+EXIT_FAILED = 4
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+
+STATUS_EXIT_CODES = {
+    "converged": EXIT_OK,
+    "max_epochs": EXIT_OK,
+    "diverged": EXIT_DIVERGED,
+    "failed": EXIT_FAILED,
+    "interrupted": EXIT_INTERRUPTED,
+}
+
+
+class GdrunError(Exception):
+    """An error caused by the user's input; its message is one line."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def closest(name: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or ``''``."""
+    match = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def unknown_name(kind: str, name: str, choices: Iterable[str]) -> GdrunError:
+    """The one error every registry raises for a name it does not know."""
+    choices = sorted(choices)
+    return GdrunError(f"unknown {kind} '{name}'{closest(name, choices)}; choices: {', '.join(choices)}")

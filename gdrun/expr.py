@@ -1,0 +1,454 @@
+"""Safe arithmetic expressions: parse, print, compile to numpy or torch.
+
+User text is tokenised and parsed by the small recursive-descent parser below; it is
+never handed to ``eval``, ``exec``, ``sympify`` or anything else that runs Python.
+Only this syntax exists:
+
+    numbers (1, 2.5, .5, 1e-3), names, pi, e, + - * / ** (also ^), unary minus,
+    parentheses and calls of the functions in :data:`FUNCTIONS`.
+
+A parsed expression is a tree of tuples (JSON-friendly, hashable):
+
+    ("num", 2.0)  ("const", "pi")  ("var", "x")  ("tmp", 3)
+    ("neg", a)  ("add", a, b)  ("sub", a, b)  ("mul", a, b)  ("div", a, b)  ("pow", a, b)
+    ("call", "sin", a)
+
+``("tmp", i)`` only appears in compiled programs (common subexpressions, see symbolic.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from .errors import GdrunError, closest
+
+#: Functions a user may call, by name. ``sign`` is internal: it appears in derivatives of abs.
+FUNCTIONS = ("sin", "cos", "tan", "exp", "log", "sqrt", "abs", "tanh", "sinh", "cosh")
+INTERNAL_FUNCTIONS = FUNCTIONS + ("sign",)
+CONSTANTS = {"pi": math.pi, "e": math.e}
+BINARY = ("add", "sub", "mul", "div", "pow")
+
+MAX_LENGTH = 10_000
+MAX_DEPTH = 250  # keeps every recursive walk of a tree well inside Python's recursion limit
+_PYTHON_WORDS = {
+    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
+    "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
+    "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+    "None", "True", "False",
+}  # fmt: skip
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op>\*\*|[-+*/^()]))"
+)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed expression: its source text, tree and free variables (natural order)."""
+
+    text: str
+    tree: tuple
+    variables: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return format_tree(self.tree)
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key putting x2 before x10."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
+
+def parse(text: Any) -> Expression:
+    """Parse ``text`` into an :class:`Expression`, or raise a one-line :class:`GdrunError`."""
+    if not isinstance(text, str):
+        raise GdrunError(f"expression must be a string, got {text!r}")
+    if not text.strip():
+        raise GdrunError("expression is empty")
+    if len(text) > MAX_LENGTH:
+        raise GdrunError(f"expression is longer than {MAX_LENGTH} characters")
+    try:
+        tree = _Parser(text).parse()
+    except RecursionError:
+        tree = None
+    if tree is None or tree_depth(tree) > MAX_DEPTH:
+        raise GdrunError(f"invalid expression {text[:40]!r}...: nested deeper than {MAX_DEPTH} levels")
+    check_finite_constants(tree, text)
+    return Expression(text, tree, tuple(sorted(free_variables(tree), key=natural_key)))
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = self._tokenize(text)
+        self.pos = 0
+
+    def _fail(self, message: str) -> GdrunError:
+        return GdrunError(f"invalid expression {self.text!r}: {message}")
+
+    def _tokenize(self, text: str) -> list[tuple[str, str, int]]:
+        tokens, i = [], 0
+        while i < len(text):
+            if text[i:].strip() == "":
+                break
+            m = _TOKEN.match(text, i)
+            if not m:
+                j = i + len(text[i:]) - len(text[i:].lstrip())
+                hint = " (names may not start with '_')" if text[j] == "_" else ""
+                raise self._fail(f"unexpected character {text[j]!r} at position {j}{hint}")
+            kind = m.lastgroup
+            value = m.group(kind)
+            start = m.start(kind)
+            if kind == "name":
+                if value.startswith("_"):
+                    raise self._fail(f"name {value!r} at position {start}: names may not start with '_'")
+                if value in _PYTHON_WORDS:
+                    raise self._fail(f"{value!r} at position {start} is not allowed in an expression")
+            if kind == "num" and i < len(text) and m.end() < len(text):
+                nxt = text[m.end()]
+                if nxt.isalpha() or nxt == "_" or nxt == ".":
+                    raise self._fail(
+                        f"unexpected {nxt!r} after the number {value!r} at position {m.end()}"
+                        + (f" (write {value}*{nxt} for a product)" if nxt.isalpha() else "")
+                    )
+            tokens.append((kind, value, start))
+            i = m.end()
+        return tokens
+
+    def _peek(self) -> tuple[str, str, int] | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def _take(self, value: str | None = None) -> tuple[str, str, int] | None:
+        tok = self._peek()
+        if tok is not None and (value is None or (tok[0] == "op" and tok[1] == value)):
+            self.pos += 1
+            return tok
+        return None
+
+    def _describe(self, tok) -> str:
+        return "the end of the expression" if tok is None else f"{tok[1]!r} at position {tok[2]}"
+
+    def parse(self) -> tuple:
+        tree = self._sum()
+        tok = self._peek()
+        if tok is not None:
+            raise self._fail(f"unexpected {self._describe(tok)}")
+        return tree
+
+    def _sum(self) -> tuple:
+        tree = self._product()
+        while (tok := self._peek()) is not None and tok[0] == "op" and tok[1] in "+-":
+            self.pos += 1
+            tree = ("add" if tok[1] == "+" else "sub", tree, self._product())
+        return tree
+
+    def _product(self) -> tuple:
+        tree = self._unary()
+        while (tok := self._peek()) is not None and tok[0] == "op" and tok[1] in ("*", "/"):
+            self.pos += 1
+            tree = ("mul" if tok[1] == "*" else "div", tree, self._unary())
+        return tree
+
+    def _unary(self) -> tuple:
+        if self._take("-"):
+            return ("neg", self._unary())
+        if self._take("+"):
+            return self._unary()
+        return self._power()
+
+    def _power(self) -> tuple:
+        base = self._atom()
+        if self._take("**") or self._take("^"):
+            exponent = self._unary()  # right-associative: 2**3**2 == 2**9, and 2**-1 works
+            return ("pow", base, exponent)
+        return base
+
+    def _atom(self) -> tuple:
+        tok = self._peek()
+        if tok is None:
+            raise self._fail("it ends where a number, name or '(' was expected")
+        kind, value, start = tok
+        self.pos += 1
+        if kind == "num":
+            number = float(value)
+            if not math.isfinite(number):
+                raise self._fail(f"number {value!r} is too large")
+            return ("num", number)
+        if kind == "name":
+            if self._take("("):
+                if value not in FUNCTIONS:
+                    raise self._fail(
+                        f"unknown function {value!r}{closest(value, FUNCTIONS)}; "
+                        f"functions: {', '.join(FUNCTIONS)}"
+                    )
+                arg = self._sum()
+                if not self._take(")"):
+                    raise self._fail(f"expected ')' to close {value}( but found {self._describe(self._peek())}")
+                return ("call", value, arg)
+            if value in FUNCTIONS:
+                raise self._fail(f"function {value!r} at position {start} needs an argument: {value}(...)")
+            if value in CONSTANTS:
+                return ("const", value)
+            return ("var", value)
+        if value == "(":
+            tree = self._sum()
+            if not self._take(")"):
+                raise self._fail(f"expected ')' but found {self._describe(self._peek())}")
+            return tree
+        raise self._fail(f"unexpected {self._describe(tok)}")
+
+
+def tree_depth(tree: tuple) -> int:
+    """Depth of ``tree``, computed without recursion (the tree may be very deep)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        tag = node[0]
+        children = node[1:] if tag in BINARY or tag == "neg" else node[2:] if tag == "call" else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def free_variables(tree: tuple) -> set[str]:
+    """Names of the variables in ``tree``."""
+    tag = tree[0]
+    if tag == "var":
+        return {tree[1]}
+    if tag in BINARY:
+        return free_variables(tree[1]) | free_variables(tree[2])
+    if tag == "neg":
+        return free_variables(tree[1])
+    if tag == "call":
+        return free_variables(tree[2])
+    return set()
+
+
+def check_finite_constants(tree: tuple, text: str) -> None:
+    """Reject constant powers that overflow (``9**9**9``) before anything tries to evaluate them
+    exactly (sympy would compute the integer 9**387420489)."""
+
+    def value(node: tuple) -> float | None:
+        tag = node[0]
+        if tag == "num":
+            return node[1]
+        if tag == "const":
+            return CONSTANTS[node[1]]
+        if tag in ("var", "tmp"):
+            return None
+        parts = [value(child) for child in (node[2:] if tag == "call" else node[1:])]
+        if any(p is None for p in parts):
+            return None
+        try:
+            return _SCALAR_OPS[node[1] if tag == "call" else tag](*parts)
+        except OverflowError:
+            if tag == "pow":
+                raise GdrunError(f"invalid expression {text!r}: the constant {format_tree(node)} overflows")
+            return math.inf
+        except (ZeroDivisionError, ValueError):
+            return math.nan
+
+    value(tree)
+
+
+_SCALAR_OPS: dict[str, Callable[..., float]] = {
+    "neg": lambda a: -a,
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": math.pow,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "exp": math.exp,
+    "log": math.log,
+    "sqrt": math.sqrt,
+    "abs": abs,
+    "tanh": math.tanh,
+    "sinh": math.sinh,
+    "cosh": math.cosh,
+    "sign": lambda a: float((a > 0) - (a < 0)),
+}
+
+# ---------------------------------------------------------------------------- printing
+
+_PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "neg": 3, "pow": 4}
+_SYMBOL = {"add": " + ", "sub": " - ", "mul": "*", "div": "/", "pow": "**"}
+
+
+def format_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
+
+
+def format_tree(tree: tuple) -> str:
+    """Print ``tree`` with the fewest parentheses that keep its meaning."""
+    tag = tree[0]
+    if tag == "num":
+        text = format_number(tree[1])
+        return f"({text})" if tree[1] < 0 else text
+    if tag in ("const", "var"):
+        return tree[1]
+    if tag == "tmp":
+        return f"_t{tree[1]}"
+    if tag == "call":
+        return f"{tree[1]}({format_tree(tree[2])})"
+    if tag == "neg":
+        return "-" + _wrap(tree[1], 3, strict=tree[1][0] == "neg")
+    prec = _PRECEDENCE[tag]
+    if tag == "pow":  # right-associative
+        left = _wrap(tree[1], prec, strict=True)
+        right = _wrap(tree[2], prec, strict=False)
+    else:
+        left = _wrap(tree[1], prec, strict=False)
+        right = _wrap(tree[2], prec, strict=tag in ("sub", "div", "mul"))
+    return left + _SYMBOL[tag] + right
+
+
+def _wrap(tree: tuple, prec: int, strict: bool) -> str:
+    inner = _PRECEDENCE.get(tree[0], 5)
+    text = format_tree(tree)
+    if inner < prec or (strict and inner == prec):
+        return f"({text})"
+    return text
+
+
+# ---------------------------------------------------------------------------- compiling
+
+
+@dataclass(frozen=True)
+class Program:
+    """Straight-line code: ``temps`` are evaluated in order (each may use earlier ``("tmp", i)``),
+    then ``outputs``. Inputs are ``("var", name)`` for names in ``inputs``."""
+
+    inputs: tuple[str, ...]
+    temps: tuple[tuple, ...]
+    outputs: tuple[tuple, ...]
+
+    def to_json(self) -> dict:
+        return {"inputs": list(self.inputs), "temps": list(self.temps), "outputs": list(self.outputs)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Program":
+        def tup(node):
+            return tuple(tup(x) if isinstance(x, list) else x for x in node)
+
+        program = cls(
+            tuple(data["inputs"]),
+            tuple(tup(t) for t in data["temps"]),
+            tuple(tup(t) for t in data["outputs"]),
+        )
+        for node in program.temps + program.outputs:
+            _validate(node)
+        return program
+
+
+def _validate(node: Any) -> None:
+    """Check that a tree (e.g. one read back from the derivative cache) only uses known nodes."""
+    ok = isinstance(node, tuple) and node and node[0] in _NODE_ARITY and len(node) == _NODE_ARITY[node[0]]
+    if ok and node[0] == "call":
+        ok = node[1] in INTERNAL_FUNCTIONS and _validate(node[2]) is None
+    elif ok and node[0] in BINARY:
+        ok = _validate(node[1]) is None and _validate(node[2]) is None
+    elif ok and node[0] == "neg":
+        _validate(node[1])
+    elif ok and node[0] == "num":
+        ok = isinstance(node[1], (int, float))
+    elif ok and node[0] == "const":
+        ok = node[1] in CONSTANTS
+    elif ok and node[0] in ("var", "tmp"):
+        ok = isinstance(node[1], (str, int))
+    if not ok:
+        raise ValueError(f"not an expression node: {node!r}")
+
+
+_NODE_ARITY = {"num": 2, "const": 2, "var": 2, "tmp": 2, "neg": 2, "call": 3, **{b: 3 for b in BINARY}}
+
+
+class Namespace:
+    """The array functions a compiled expression calls (numpy's or torch's)."""
+
+    def __init__(self, module: Any):
+        self.module = module
+        self.functions = {name: getattr(module, name) for name in INTERNAL_FUNCTIONS}
+
+
+def compile_program(program: Program, ns: Namespace) -> Callable[[dict[str, Any]], list[Any]]:
+    """Turn ``program`` into ``run(inputs) -> outputs`` evaluating with ``ns``'s functions.
+
+    ``inputs`` maps each input name to an array; arithmetic broadcasts as numpy/torch do.
+    """
+    temps = [_compile(node, ns) for node in program.temps]
+    outputs = [_compile(node, ns) for node in program.outputs]
+
+    def run(inputs: dict[str, Any]) -> list[Any]:
+        env: dict[Any, Any] = dict(inputs)
+        for i, temp in enumerate(temps):
+            env[i] = temp(env)
+        return [out(env) for out in outputs]
+
+    return run
+
+
+def compile_tree(tree: tuple, ns: Namespace) -> Callable[[dict[str, Any]], Any]:
+    """Compile one tree into ``f(inputs) -> array``."""
+    return _compile(tree, ns)
+
+
+def _compile(node: tuple, ns: Namespace) -> Callable[[dict], Any]:
+    tag = node[0]
+    if tag in ("num", "const"):
+        const = float(node[1]) if tag == "num" else CONSTANTS[node[1]]
+        return lambda env: const
+    if tag in ("var", "tmp"):
+        key = node[1]
+        return lambda env: env[key]
+    if tag == "neg":
+        a = _compile(node[1], ns)
+        return lambda env: -a(env)
+    if tag == "call":
+        fn = ns.functions[node[1]]
+        a = _compile(node[2], ns)
+        return lambda env: fn(a(env))
+    a, b = _compile(node[1], ns), _compile(node[2], ns)
+    if tag == "add":
+        return lambda env: a(env) + b(env)
+    if tag == "sub":
+        return lambda env: a(env) - b(env)
+    if tag == "mul":
+        return lambda env: a(env) * b(env)
+    if tag == "div":
+        return lambda env: a(env) / b(env)
+    if tag == "pow":
+        if node[2][0] == "num":
+            exponent = float(node[2][1])
+            if exponent == 2.0:
+                return lambda env: a(env) ** 2
+            return lambda env: a(env) ** exponent
+        return lambda env: a(env) ** b(env)
+    raise ValueError(f"unknown node {tag!r}")
+
+
+def substitute(tree: tuple, mapping: dict[str, tuple]) -> tuple:
+    """Replace variables by trees (used to build n-dimensional built-ins from templates)."""
+    tag = tree[0]
+    if tag == "var" and tree[1] in mapping:
+        return mapping[tree[1]]
+    if tag in BINARY:
+        return (tag, substitute(tree[1], mapping), substitute(tree[2], mapping))
+    if tag == "neg":
+        return ("neg", substitute(tree[1], mapping))
+    if tag == "call":
+        return ("call", tree[1], substitute(tree[2], mapping))
+    return tree
+
+
+def sum_trees(trees: Sequence[tuple]) -> tuple:
+    total = trees[0]
+    for t in trees[1:]:
+        total = ("add", total, t)
+    return total
