@@ -73,19 +73,20 @@ Json = typer.Option(False, "--json", help="Print only the summary, as JSON.")
 Sets = typer.Option([], "--set", "-s", metavar="KEY=VALUE", help="Override a config key, e.g. --set lr=0.05 (repeatable).")
 
 
-def _output(quiet: bool, as_json: bool):
+def _output(ctx: typer.Context, quiet: bool, as_json: bool):
     from .runner import Output
 
     if quiet and as_json:
         raise GdrunError("choose one of --quiet and --json")
-    return Output(mode="quiet" if quiet else "json" if as_json else "table")
+    argv = ctx.obj if isinstance(ctx.obj, list) else sys.argv[1:]
+    return Output(mode="quiet" if quiet else "json" if as_json else "table", command=["gdrun", *argv])
 
 
-def _run_config(raw: dict[str, Any], sets: list[str], runs_dir: Path, quiet: bool, as_json: bool) -> None:
+def _run_config(ctx: typer.Context, raw: dict[str, Any], sets: list[str], runs_dir: Path, quiet: bool, as_json: bool) -> None:
     from .config import apply_sets, validate
     from .runner import execute
 
-    output = _output(quiet, as_json)
+    output = _output(ctx, quiet, as_json)
     config = validate(apply_sets(raw, sets))
     _, code = execute(config, runs_dir, output)
     raise typer.Exit(code)
@@ -94,6 +95,7 @@ def _run_config(raw: dict[str, Any], sets: list[str], runs_dir: Path, quiet: boo
 @app.command()
 @user_errors
 def minimize(
+    ctx: typer.Context,
     function: str = typer.Argument(..., help='A built-in name (see "gdrun functions") or an expression such as "x**2 + y**2".'),
     lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default 0.01)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", "-n", help="Number of updates (default 100)."),
@@ -134,12 +136,13 @@ def minimize(
     stop = {k: v for k, v in {"grad_norm_below": tol, "diverge_above": diverge_above}.items() if v is not None}
     if stop:
         raw["stop"] = stop
-    _run_config(raw, sets, runs_dir, quiet, as_json)
+    _run_config(ctx, raw, sets, runs_dir, quiet, as_json)
 
 
 @app.command()
 @user_errors
 def run(
+    ctx: typer.Context,
     config: Path = typer.Argument(..., help="A YAML config, e.g. configs/e1_x2_sgd_lr0.1.yaml, or a run's config.yaml."),
     sets: list[str] = Sets,
     runs_dir: Path = RunsDir,
@@ -158,7 +161,7 @@ def run(
 
     raw = load_yaml(config)
     raw.setdefault("name", config.stem if config.name != "config.yaml" else None)
-    _run_config(raw, sets, runs_dir, quiet, as_json)
+    _run_config(ctx, raw, sets, runs_dir, quiet, as_json)
 
 
 @app.command()
@@ -204,8 +207,9 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory, e.g. runs/20
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: click's own usage errors become one line too."""
     command = typer.main.get_command(app)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        code = command.main(args=argv, prog_name="gdrun", standalone_mode=False)
+        code = command.main(args=argv, prog_name="gdrun", standalone_mode=False, obj=argv)
     except click.exceptions.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "gdrun"
         error(f"{exc.format_message()} (see '{where} --help')".replace("\n", " "))

@@ -181,7 +181,7 @@ class _Tracker:
         if rows == 0:
             return Block(steps, x, value, grad_norm, lr, np.full(len(self.active), -1))
         stop = self.stop
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             x_bad = ~np.isfinite(x).all(axis=2) | (np.abs(x) > stop.diverge_above).any(axis=2)
             diverged = x_bad | ~np.isfinite(value) | ~np.isfinite(grad_norm) | (np.abs(value) > stop.diverge_above)
             converged = np.zeros_like(diverged)

@@ -35,6 +35,7 @@ class Output:
 
     mode: str = "table"  # "table", "quiet" or "json"
     console: Any = None  # a rich Console; None: stdout
+    command: tuple[str, ...] = ()  # the command line, recorded in the summary
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Prepared:
     function: ResolvedFunction
     backend: Any
     init: np.ndarray  # (n,)
+    value_and_grad: Any  # X (B, n) -> (f (B,), G (B, n)) on the backend
 
 
 def prepare(config: Config) -> Prepared:
@@ -62,8 +64,8 @@ def prepare(config: Config) -> Prepared:
     name = config.name or function.name
     if config.init_range is None:  # record the start point itself, so config.yaml says where it began
         config = replace(config, init={k: float(v) for k, v in zip(names, init)})
-    config = replace(config, dim=dim, name=name, device=backend.device)
-    return Prepared(config, function, backend, init)
+    config = replace(config, dim=dim, name=name)
+    return Prepared(config, function, backend, init, backend.value_and_grad_fn(function.objective))
 
 
 def initial_point(config: Config, function: ResolvedFunction) -> np.ndarray:
@@ -102,7 +104,7 @@ def execute(config: Config, runs_dir: str | Path = "runs", output: Output = Outp
     names = function.variables
     run_dir = create_run_dir(runs_dir, config.name)
     (run_dir / CONFIG_FILE).write_text(to_yaml(config))
-    summary = _summary_start(config, function, backend, prepared.init, run_dir)
+    summary = _summary_start(config, function, backend, prepared.init, run_dir, output.command)
     write_json_atomic(run_dir / SUMMARY_FILE, summary)
 
     metrics = MetricsWriter(run_dir / METRICS_FILE, names)
@@ -113,10 +115,9 @@ def execute(config: Config, runs_dir: str | Path = "runs", output: Output = Outp
     try:
         x0 = backend.asarray(prepared.init[None, :])
         lr = backend.asarray([[config.lr]])
-        value_and_grad = backend.value_and_grad_fn(function.objective)
         stop = engine.StopRule(config.stop.grad_norm_below, config.stop.value_below, config.stop.diverge_above)
         with engine.Interrupt() as interrupt, display or contextlib.nullcontext():
-            outcome = engine.run(value_and_grad, x0, get_optimizer(config.optimizer), lr, config.epochs,
+            outcome = engine.run(prepared.value_and_grad, x0, get_optimizer(config.optimizer), lr, config.epochs,
                                  backend, stop, observers, interrupt, names)  # fmt: skip
     except KeyboardInterrupt as exc:  # a second Ctrl-C: stop hard, but still say so on disk
         crash = exc
@@ -143,7 +144,8 @@ def execute(config: Config, runs_dir: str | Path = "runs", output: Output = Outp
     return summary, STATUS_EXIT_CODES[summary["status"]]
 
 
-def _summary_start(config: Config, function: ResolvedFunction, backend, init: np.ndarray, run_dir: Path) -> dict:
+def _summary_start(config: Config, function: ResolvedFunction, backend, init: np.ndarray, run_dir: Path,
+                   command: tuple[str, ...]) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     def installed(package: str) -> str | None:
@@ -187,7 +189,7 @@ def _summary_start(config: Config, function: ResolvedFunction, backend, init: np
             "sympy": installed("sympy"),
             **backend.versions(),
         },
-        "command": shlex.join(["gdrun", *sys.argv[1:]]),
+        "command": shlex.join(command or ["gdrun", *sys.argv[1:]]),
         "cwd": str(Path.cwd()),
         "git_commit": git_commit(),
         "run_dir": str(run_dir),

@@ -171,7 +171,7 @@ class _FromSympy:
                 denom.insert(0, ("num", float(coeff.q)))
             else:
                 numer.insert(0, self(coeff))
-        tree = numer[0]
+        tree = numer[0] if numer else ("num", 1.0)
         for f in numer[1:]:
             tree = ("mul", tree, f)
         for d in denom:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..errors import GdrunError
@@ -23,7 +24,7 @@ class TorchBackend:
         self.xp = torch
 
     def asarray(self, values) -> torch.Tensor:
-        return torch.as_tensor(values, dtype=self.dtype, device=self.device).clone()
+        return torch.tensor(np.array(values, dtype=self.dtype_name), device=self.device)
 
     def to_numpy(self, array: torch.Tensor):
         return array.detach().cpu().numpy()
