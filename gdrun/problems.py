@@ -77,7 +77,11 @@ class SeparableObjective:
 
     @property
     def formula(self) -> str:
-        sums = {f"S{j + 1}": ("var", f"sum({format_tree(t)})") for j, t in enumerate(self.terms)}
+        index = {"a": ("var", "x_i"), "b": ("var", "x_i+1")}
+        sums = {}
+        for j, term in enumerate(self.terms):
+            text = format_tree(substitute(term, index))
+            sums[f"S{j + 1}"] = ("var", f"sum_i ({text})" if term[0] in ("add", "sub") else f"sum_i {text}")
         return format_tree(substitute(self.outer, sums))
 
     def _inputs(self, X) -> dict[str, Any]:
