@@ -70,11 +70,14 @@ def _integer(key: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool):
         raise GdrunError(f"{key} must be an integer, got {value!r}")
     if isinstance(value, str):
-        value = value.strip()
+        text = value.strip()
         try:
-            value = int(value)
+            value = int(text)
         except ValueError:
-            raise GdrunError(f"{key} must be an integer, got {value!r}") from None
+            try:
+                value = float(text)  # 1e3, which YAML reads as a string
+            except ValueError:
+                raise GdrunError(f"{key} must be an integer, got {value!r}") from None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int):
@@ -102,6 +105,8 @@ def parse_init(value: Any) -> Any:
                 name, sep, number = part.partition("=")
                 if not sep or not name.strip():
                     raise GdrunError(f"init must look like x=1,y=2, got {value!r}")
+                if name.strip() in pairs:
+                    raise GdrunError(f"init gives {name.strip()} twice: {value!r}")
                 pairs[name.strip()] = number
             value = pairs
         elif "," in text:
@@ -127,6 +132,8 @@ def parse_range(value: Any) -> tuple[float, float] | None:
     low, high = (_number("init_range", p) for p in parts)
     if not low < high:
         raise GdrunError(f"init_range needs LOW < HIGH, got {low:g},{high:g}")
+    if not math.isfinite(high - low):
+        raise GdrunError(f"init_range is too wide to draw from: {low:g},{high:g}")
     return (low, high)
 
 

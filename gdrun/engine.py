@@ -150,10 +150,9 @@ def _stack_block(backend, xs: list, fs: list, gs: list, lr_row, B: int, n: int):
     if not xs:
         empty = np.empty((0, B))
         return np.empty((0, B, n)), empty, empty, empty
-    xp = backend.xp
-    x = backend.to_numpy(xp.stack(xs))
-    value = backend.to_numpy(xp.stack(fs))
-    G = backend.to_numpy(xp.stack(gs))
+    x = backend.to_numpy(backend.stack(xs))
+    value = backend.to_numpy(backend.stack(fs))
+    G = backend.to_numpy(backend.stack(gs))
     grad_norm = np.abs(G[..., 0]) if n == 1 else np.sqrt(np.einsum("tbi,tbi->tb", G, G))
     lr = np.broadcast_to(backend.to_numpy(lr_row), value.shape)
     return x, value, grad_norm, lr

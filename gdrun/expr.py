@@ -32,7 +32,7 @@ CONSTANTS = {"pi": math.pi, "e": math.e}
 BINARY = ("add", "sub", "mul", "div", "pow")
 
 MAX_LENGTH = 10_000
-MAX_DEPTH = 250  # keeps every recursive walk of a tree well inside Python's recursion limit
+MAX_DEPTH = 100  # nesting levels; keeps the parser, sympy and every tree walk inside Python's recursion limit
 _PYTHON_WORDS = {
     "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif",
     "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
@@ -58,6 +58,11 @@ class Expression:
         return format_tree(self.tree)
 
 
+def quote(text: str, limit: int = 60) -> str:
+    """``text`` quoted for an error message, cut short when long."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
+
 def natural_key(name: str) -> tuple:
     """Sort key putting x2 before x10."""
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
@@ -71,12 +76,9 @@ def parse(text: Any) -> Expression:
         raise GdrunError("expression is empty")
     if len(text) > MAX_LENGTH:
         raise GdrunError(f"expression is longer than {MAX_LENGTH} characters")
-    try:
-        tree = _Parser(text).parse()
-    except RecursionError:
-        tree = None
-    if tree is None or tree_depth(tree) > MAX_DEPTH:
-        raise GdrunError(f"invalid expression {text[:40]!r}...: nested deeper than {MAX_DEPTH} levels")
+    tree = _Parser(text).parse()
+    if tree_depth(tree) > MAX_DEPTH:  # long chains such as x+x+...+x nest without brackets
+        raise GdrunError(f"invalid expression {quote(text)}: nested deeper than {MAX_DEPTH} levels")
     check_finite_constants(tree, text)
     return Expression(text, tree, tuple(sorted(free_variables(tree), key=natural_key)))
 
@@ -86,9 +88,10 @@ class _Parser:
         self.text = text
         self.tokens = self._tokenize(text)
         self.pos = 0
+        self.level = -1  # the whole expression is level 0; each bracket, call or operator nesting adds one
 
     def _fail(self, message: str) -> GdrunError:
-        return GdrunError(f"invalid expression {self.text!r}: {message}")
+        return GdrunError(f"invalid expression {quote(self.text)}: {message}")
 
     def _tokenize(self, text: str) -> list[tuple[str, str, int]]:
         tokens, i = [], 0
@@ -139,11 +142,18 @@ class _Parser:
             raise self._fail(f"unexpected {self._describe(tok)}")
         return tree
 
+    def _enter(self) -> None:
+        self.level += 1
+        if self.level > MAX_DEPTH:
+            raise self._fail(f"nested deeper than {MAX_DEPTH} levels")
+
     def _sum(self) -> tuple:
+        self._enter()
         tree = self._product()
         while (tok := self._peek()) is not None and tok[0] == "op" and tok[1] in "+-":
             self.pos += 1
             tree = ("add" if tok[1] == "+" else "sub", tree, self._product())
+        self.level -= 1
         return tree
 
     def _product(self) -> tuple:
@@ -154,16 +164,20 @@ class _Parser:
         return tree
 
     def _unary(self) -> tuple:
-        if self._take("-"):
-            return ("neg", self._unary())
-        if self._take("+"):
-            return self._unary()
-        return self._power()
+        if not (self._take("-") or self._take("+")):
+            return self._power()
+        negate = self.tokens[self.pos - 1][1] == "-"
+        self._enter()
+        tree = self._unary()
+        self.level -= 1
+        return ("neg", tree) if negate else tree
 
     def _power(self) -> tuple:
         base = self._atom()
         if self._take("**") or self._take("^"):
+            self._enter()
             exponent = self._unary()  # right-associative: 2**3**2 == 2**9, and 2**-1 works
+            self.level -= 1
             return ("pow", base, exponent)
         return base
 
@@ -229,8 +243,9 @@ def free_variables(tree: tuple) -> set[str]:
 
 
 def check_finite_constants(tree: tuple, text: str) -> None:
-    """Reject constant powers that overflow (``9**9**9``) before anything tries to evaluate them
-    exactly (sympy would compute the integer 9**387420489)."""
+    """Reject constant parts that are not finite real numbers (``1/0``, ``log(0)``, ``sqrt(-1)``),
+    and constant powers that overflow (``9**9**9``) before anything tries to evaluate them exactly
+    (sympy would compute the integer 9**387420489)."""
 
     def value(node: tuple) -> float | None:
         tag = node[0]
@@ -244,13 +259,14 @@ def check_finite_constants(tree: tuple, text: str) -> None:
         if any(p is None for p in parts):
             return None
         try:
-            return _SCALAR_OPS[node[1] if tag == "call" else tag](*parts)
+            result = _SCALAR_OPS[node[1] if tag == "call" else tag](*parts)
         except OverflowError:
-            if tag == "pow":
-                raise GdrunError(f"invalid expression {text!r}: the constant {format_tree(node)} overflows")
-            return math.inf
+            raise GdrunError(f"invalid expression {quote(text)}: the constant {format_tree(node)} overflows") from None
         except (ZeroDivisionError, ValueError):
-            return math.nan
+            result = math.nan
+        if isinstance(result, complex) or not math.isfinite(result):
+            raise GdrunError(f"invalid expression {quote(text)}: the constant {format_tree(node)} is not a finite real number")
+        return result
 
     value(tree)
 
@@ -305,7 +321,7 @@ def format_tree(tree: tuple) -> str:
         right = _wrap(tree[2], prec, strict=False)
     else:
         left = _wrap(tree[1], prec, strict=False)
-        right = _wrap(tree[2], prec, strict=tag in ("sub", "div", "mul"))
+        right = _wrap(tree[2], prec, strict=True)  # the tree is left-nested: x + (y + z) keeps its brackets
     return left + _SYMBOL[tag] + right
 
 
@@ -384,6 +400,9 @@ def compile_program(program: Program, ns: Namespace) -> Callable[[dict[str, Any]
     """
     temps = [_compile(node, ns) for node in program.temps]
     outputs = [_compile(node, ns) for node in program.outputs]
+
+    if not temps:
+        return lambda inputs: [out(inputs) for out in outputs]
 
     def run(inputs: dict[str, Any]) -> list[Any]:
         env: dict[Any, Any] = dict(inputs)

@@ -86,6 +86,7 @@ class MetricsWriter:
     def __init__(self, path: Path, names: tuple[str, ...], member: int = 0):
         self.file = open(path, "w", newline="")
         self.member = member
+        self.width = len(names) + 2  # the formatted columns after step: variables, value, grad_norm
         self.file.write(",".join(["step", *names, "value", "grad_norm", "lr"]) + "\n")
         self.file.flush()
 
@@ -94,11 +95,18 @@ class MetricsWriter:
         if last < 0:
             return
         b = self.member
-        rows = np.column_stack(
-            [block.steps[: last + 1], block.x[: last + 1, b], block.value[: last + 1, b],
-             block.grad_norm[: last + 1, b], block.lr[: last + 1, b]]
-        ).tolist()  # fmt: skip
-        self.file.write("".join(f"{int(r[0])}," + ",".join(map(repr, r[1:])) + "\n" for r in rows))
+        lr = block.lr[: last + 1, b]
+        columns = [block.steps[: last + 1], block.x[: last + 1, b], block.value[: last + 1, b],
+                   block.grad_norm[: last + 1, b]]  # fmt: skip
+        # %r writes the shortest decimal that reads back exactly; formatting floats is most of the
+        # cost of this file, so a learning rate that is constant over the block is formatted once.
+        cells = ",".join(["%r"] * self.width)
+        if (lr == lr[0]).all():
+            row_format = f"%d,{cells},{float(lr[0])!r}\n"
+        else:
+            row_format, columns = f"%d,{cells},%r\n", columns + [lr]
+        rows = np.column_stack(columns).tolist()
+        self.file.write("".join([row_format % tuple(r) for r in rows]))
         self.file.flush()
 
     def close(self) -> None:

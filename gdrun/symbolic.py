@@ -39,7 +39,13 @@ def derivatives(outputs: list[tuple], inputs: list[str], wrt: list[str] | None =
         return Program.from_json(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    program = _derive(outputs, inputs, wrt)
+    try:
+        program = _derive(outputs, inputs, wrt)
+    except (RecursionError, ValueError) as exc:
+        from .errors import GdrunError
+
+        kind = "too deeply nested" if isinstance(exc, RecursionError) else str(exc)
+        raise GdrunError(f"cannot differentiate the expression: {kind}") from None
     _store(path, program)
     return program
 

@@ -32,6 +32,9 @@ class TorchBackend:
     def empty(self, shape: tuple[int, ...]) -> torch.Tensor:
         return torch.empty(shape, dtype=self.dtype, device=self.device)
 
+    def stack(self, tensors: list) -> torch.Tensor:
+        return torch.stack(tensors)
+
     def value_fn(self, objective):
         return objective.value_fn(self.ns)
 
