@@ -77,7 +77,7 @@ def parse(text: Any) -> Expression:
     if len(text) > MAX_LENGTH:
         raise GdrunError(f"expression is longer than {MAX_LENGTH} characters")
     tree = _Parser(text).parse()
-    if tree_depth(tree) > MAX_DEPTH:  # long chains such as x+x+...+x nest without brackets
+    if tree_depth(tree) > MAX_DEPTH + 1:  # long chains such as x+x+...+x nest without brackets
         raise GdrunError(f"invalid expression {quote(text)}: nested deeper than {MAX_DEPTH} levels")
     check_finite_constants(tree, text)
     return Expression(text, tree, tuple(sorted(free_variables(tree), key=natural_key)))
