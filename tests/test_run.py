@@ -147,7 +147,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_recorded(tmp_path):
     rec = read_run(next(runs.iterdir()))
     s = rec.summary
     assert s["status"] == "interrupted" and s["finished_at"]
-    assert 1000 < s["iterations"] < 100000000
+    assert 0 < s["iterations"] < 100000000
     assert rec.metrics["step"][-1] == s["iterations"]  # every recorded row is whole and on disk
     assert rec.metrics["x"][-1] == s["params"]["x"]
 
