@@ -71,6 +71,29 @@ RunsDir = typer.Option(Path("runs"), "--runs-dir", envvar="GDRUN_RUNS_DIR", help
 Quiet = typer.Option(False, "--quiet", "-q", help="Print nothing (the run directory is still written).")
 Json = typer.Option(False, "--json", help="Print only the summary, as JSON.")
 Sets = typer.Option([], "--set", "-s", metavar="KEY=VALUE", help="Override a config key, e.g. --set lr=0.05 (repeatable).")
+# the flags minimize and fit share; each is the config key of the same name
+Lr = typer.Option(None, "--lr", help="Learning rate (default 0.01).")
+Epochs = typer.Option(None, "--epochs", "-n", help="Number of epochs; for minimize, of updates (default 100).")
+Init = typer.Option(None, "--init", help="Start point: 7.5 (every variable), x=1,y=2 or 1,2.")
+InitRange = typer.Option(None, "--init-range", metavar="LOW,HIGH", help="Draw the start point uniformly from [LOW, HIGH).")
+Seed = typer.Option(None, "--seed", help="Seed for --init-range and shuffling (default: drawn, and recorded).")
+BackendFlag = typer.Option(None, "--backend", "-b", help="numpy: symbolic gradients; torch: autograd (default numpy).")
+DeviceFlag = typer.Option(None, "--device", help="torch device: cpu, cuda or auto (default cpu).")
+DtypeFlag = typer.Option(None, "--dtype", help="float64 (default) or float32.")
+OptimizerFlag = typer.Option(None, "--optimizer", help="Optimizer (default sgd).")
+Tol = typer.Option(None, "--tol", help="Converged once the gradient norm is below this (default: off).")
+DivergeAbove = typer.Option(None, "--diverge-above", help="Diverged once |f| or a |coordinate| exceeds this (default 1e100).")
+Every = typer.Option(None, "--every", help="Show every Nth row (default: about 20 rows). metrics.csv keeps all.")
+Name = typer.Option(None, "--name", help="Name of the run (default: the function's, or 'fit').")
+
+
+def _flags(stop: dict[str, Any], **flags: Any) -> dict[str, Any]:
+    """The config keys the given flags set (flags left out set nothing)."""
+    raw = {k: (v.value if isinstance(v, Enum) else v) for k, v in flags.items() if v is not None}
+    stop = {k: v for k, v in stop.items() if v is not None}
+    if stop:
+        raw["stop"] = stop
+    return raw
 
 
 def _output(ctx: typer.Context, quiet: bool, as_json: bool):
@@ -79,16 +102,18 @@ def _output(ctx: typer.Context, quiet: bool, as_json: bool):
     if quiet and as_json:
         raise GdrunError("choose one of --quiet and --json")
     argv = ctx.obj if isinstance(ctx.obj, list) else sys.argv[1:]
-    return Output(mode="quiet" if quiet else "json" if as_json else "table", command=["gdrun", *argv])
+    mode = "quiet" if quiet else "json" if as_json else "table"
+    return Output(mode=mode, command=["gdrun", *argv], warn=lambda message: print(f"gdrun: warning: {message}", file=sys.stderr))
 
 
-def _run_config(ctx: typer.Context, raw: dict[str, Any], sets: list[str], runs_dir: Path, quiet: bool, as_json: bool) -> None:
+def _run_config(ctx: typer.Context, raw: dict[str, Any], sets: list[str], runs_dir: Path, quiet: bool, as_json: bool,
+                base: Path | None = None) -> None:  # fmt: skip
     from .config import apply_sets, validate
     from .runner import execute
 
     output = _output(ctx, quiet, as_json)
     config = validate(apply_sets(raw, sets))
-    _, code = execute(config, runs_dir, output)
+    _, code = execute(config, runs_dir, output, base)
     raise typer.Exit(code)
 
 
@@ -97,20 +122,20 @@ def _run_config(ctx: typer.Context, raw: dict[str, Any], sets: list[str], runs_d
 def minimize(
     ctx: typer.Context,
     function: str = typer.Argument(..., help='A built-in name (see "gdrun functions") or an expression such as "x**2 + y**2".'),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (default 0.01)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", "-n", help="Number of updates (default 100)."),
-    init: Optional[str] = typer.Option(None, "--init", help="Start point: 7.5 (every variable), x=1,y=2 or 1,2. Default: the function's own."),
-    init_range: Optional[str] = typer.Option(None, "--init-range", metavar="LOW,HIGH", help="Draw the start point uniformly from [LOW, HIGH)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for --init-range (default: drawn, and recorded)."),
-    backend: Optional[Backend] = typer.Option(None, "--backend", "-b", help="numpy: symbolic gradients; torch: autograd (default numpy)."),
-    device: Optional[Device] = typer.Option(None, "--device", help="torch device: cpu, cuda or auto (default cpu)."),
-    dtype: Optional[Dtype] = typer.Option(None, "--dtype", help="float64 (default) or float32."),
+    lr: Optional[float] = Lr,
+    epochs: Optional[int] = Epochs,
+    init: Optional[str] = Init,
+    init_range: Optional[str] = InitRange,
+    seed: Optional[int] = Seed,
+    backend: Optional[Backend] = BackendFlag,
+    device: Optional[Device] = DeviceFlag,
+    dtype: Optional[Dtype] = DtypeFlag,
     dim: Optional[int] = typer.Option(None, "--dim", help="Dimension of a built-in that has a free one (sphere...)."),
-    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="Optimizer (default sgd)."),
-    tol: Optional[float] = typer.Option(None, "--tol", help="Converged once the gradient norm is below this (default: off)."),
-    diverge_above: Optional[float] = typer.Option(None, "--diverge-above", help="Diverged once |f| or a |coordinate| exceeds this (default 1e100)."),
-    every: Optional[int] = typer.Option(None, "--every", help="Show every Nth step (default: about 20 rows). metrics.csv keeps all."),
-    name: Optional[str] = typer.Option(None, "--name", help="Name of the run (default: the function's)."),
+    optimizer: Optional[str] = OptimizerFlag,
+    tol: Optional[float] = Tol,
+    diverge_above: Optional[float] = DivergeAbove,
+    every: Optional[int] = Every,
+    name: Optional[str] = Name,
     sets: list[str] = Sets,
     runs_dir: Path = RunsDir,
     quiet: bool = Quiet,
@@ -126,16 +151,87 @@ def minimize(
 
     Exit codes: 0 converged or max_epochs, 2 bad input, 3 diverged, 4 failed, 130 interrupted.
     """
-    raw: dict[str, Any] = {"function": function}
-    flags = {
-        "lr": lr, "epochs": epochs, "init": init, "init_range": init_range, "seed": seed,
-        "backend": backend.value if backend else None, "device": device.value if device else None,
-        "dtype": dtype.value if dtype else None, "dim": dim, "optimizer": optimizer, "every": every, "name": name,
-    }  # fmt: skip
-    raw.update({k: v for k, v in flags.items() if v is not None})
-    stop = {k: v for k, v in {"grad_norm_below": tol, "diverge_above": diverge_above}.items() if v is not None}
-    if stop:
-        raw["stop"] = stop
+    raw = {"function": function, **_flags(
+        {"grad_norm_below": tol, "diverge_above": diverge_above}, lr=lr, epochs=epochs, init=init,
+        init_range=init_range, seed=seed, backend=backend, device=device, dtype=dtype, dim=dim, optimizer=optimizer,
+        every=every, name=name,
+    )}  # fmt: skip
+    _run_config(ctx, raw, sets, runs_dir, quiet, as_json)
+
+
+@app.command()
+@user_errors
+def fit(
+    ctx: typer.Context,
+    model: str = typer.Argument(..., help='The model, e.g. "a*x**2 + b*x + c": data columns are inputs, other names parameters.'),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", help="A CSV file with a header row."),
+    x: Optional[str] = typer.Option(None, "--x", help="Inline input column: 1,2,3."),
+    y: Optional[str] = typer.Option(None, "--y", help="Inline target column: 2,4,6."),
+    cols: list[str] = typer.Option([], "--col", metavar="NAME=1,2,3", help="Another inline column (repeatable)."),
+    columns: Optional[str] = typer.Option(None, "--columns", metavar="x=HEAD,y=HEAD", help="Which CSV columns to use, by name."),
+    target: Optional[str] = typer.Option(None, "--target", help="The column to fit (default y)."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="mse (default), half_mse, mae or huber."),
+    batch_size: Optional[str] = typer.Option(None, "--batch-size", help="full (default: plain GD), 1 (SGD) or N (mini-batches)."),
+    shuffle: Optional[bool] = typer.Option(None, "--shuffle/--no-shuffle", help="Reshuffle the data every epoch (seeded)."),
+    drop_last: Optional[bool] = typer.Option(None, "--drop-last", help="Drop the last, short mini-batch."),
+    freeze: Optional[str] = typer.Option(None, "--freeze", metavar="b,d", help="Parameters kept at their init."),
+    predict: Optional[str] = typer.Option(None, "--predict", metavar="4,5", help="Print the model's output there, before and after."),
+    lr: Optional[float] = Lr,
+    epochs: Optional[int] = Epochs,
+    init: Optional[str] = Init,
+    init_range: Optional[str] = InitRange,
+    seed: Optional[int] = Seed,
+    backend: Optional[Backend] = BackendFlag,
+    device: Optional[Device] = DeviceFlag,
+    dtype: Optional[Dtype] = DtypeFlag,
+    optimizer: Optional[str] = OptimizerFlag,
+    loss_below: Optional[float] = typer.Option(None, "--loss-below", help="Converged once the full-data loss is below this."),
+    tol: Optional[float] = Tol,
+    diverge_above: Optional[float] = DivergeAbove,
+    every: Optional[int] = Every,
+    name: Optional[str] = Name,
+    sets: list[str] = Sets,
+    runs_dir: Path = RunsDir,
+    quiet: bool = Quiet,
+    as_json: bool = Json,
+) -> None:
+    """Fit MODEL to data by gradient descent (full batch, SGD or mini-batches) and record the run.
+
+    Example:
+
+        gdrun fit "w*x" --x 1,2,3 --y 2,4,6 --init w=1 --lr 0.01 --epochs 100 --predict 4
+
+        gdrun fit "a*x**2 + b*x + c" --data points.csv --batch-size 16 --shuffle --seed 0 --lr 0.1
+
+    Exit codes: 0 converged or max_epochs, 2 bad input, 3 diverged, 4 failed, 130 interrupted.
+    """
+    inline = {k: v for k, v in {"x": x, "y": y}.items() if v is not None}
+    for item in cols:
+        key, sep, values = item.partition("=")
+        if not sep or not key.strip():
+            raise GdrunError(f"--col needs NAME=1,2,3, got {item!r}")
+        inline[key.strip()] = values
+    spec: dict[str, Any] = {}
+    if data is not None:
+        spec["csv"] = str(data)
+        if columns is not None:
+            from .config import parse_pairs
+
+            spec["columns"] = parse_pairs("--columns", columns)
+    elif columns is not None:
+        raise GdrunError("--columns chooses CSV columns; give --data too")
+    for key, values in inline.items():
+        spec[key] = [v.strip() for v in values.split(",") if v.strip()]
+    fit_spec = {"model": model, "data": spec or None, **{k: v for k, v in {
+        "target": target, "loss": loss, "batch_size": batch_size, "shuffle": shuffle, "drop_last": drop_last,
+        "freeze": freeze, "predict": predict}.items() if v is not None}}  # fmt: skip
+    if not spec:
+        raise GdrunError("fit needs data: --data FILE.csv, or inline columns such as --x 1,2,3 --y 2,4,6")
+    raw = {"fit": fit_spec, **_flags(
+        {"grad_norm_below": tol, "diverge_above": diverge_above, "loss_below": loss_below}, lr=lr, epochs=epochs,
+        init=init, init_range=init_range, seed=seed, backend=backend, device=device, dtype=dtype, optimizer=optimizer,
+        every=every, name=name,
+    )}  # fmt: skip
     _run_config(ctx, raw, sets, runs_dir, quiet, as_json)
 
 
@@ -161,7 +257,7 @@ def run(
 
     raw = load_yaml(config)
     raw.setdefault("name", config.stem if config.name != "config.yaml" else None)
-    _run_config(ctx, raw, sets, runs_dir, quiet, as_json)
+    _run_config(ctx, raw, sets, runs_dir, quiet, as_json, base=config.parent)
 
 
 @app.command()

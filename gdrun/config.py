@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import GdrunError, closest
 
-STOP_KEYS = ("grad_norm_below", "value_below", "diverge_above")
+STOP_KEYS = ("grad_norm_below", "value_below", "loss_below", "diverge_above")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class Stop:
 
 @dataclass(frozen=True)
 class Config:
-    function: str
+    function: str | None = None  # what to minimise: a built-in name or an expression...
+    fit: Any = None  # ...or a model to fit to data (a fit.FitSpec)
     name: str | None = None
     dim: int | None = None
     backend: str = "numpy"
@@ -122,6 +123,19 @@ def parse_init(value: Any) -> Any:
     return _number("init", value)
 
 
+def parse_pairs(key: str, value: Any) -> dict[str, str]:
+    """``"x=time,y=value"`` or a mapping -> {"x": "time", "y": "value"}."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    pairs: dict[str, str] = {}
+    for part in str(value).split(","):
+        name, sep, other = part.partition("=")
+        if not sep or not name.strip() or not other.strip():
+            raise GdrunError(f"{key} must look like x=HEAD,y=HEAD, got {value!r}")
+        pairs[name.strip()] = other.strip()
+    return pairs
+
+
 def parse_range(value: Any) -> tuple[float, float] | None:
     """``"-1000,1000"`` or ``[-1000, 1000]`` -> (low, high) with low < high."""
     if value is None:
@@ -145,6 +159,8 @@ def _stop(value: Any) -> Stop:
     if not isinstance(value, dict):
         raise GdrunError(f"stop must be a mapping with keys {', '.join(STOP_KEYS)}, got {value!r}")
     checked: dict[str, Any] = {}
+    if "loss_below" in value and "value_below" in value:
+        raise GdrunError("give stop.loss_below or stop.value_below, not both (they are the same rule)")
     for key, item in value.items():
         if key not in STOP_KEYS:
             raise GdrunError(f"unknown key 'stop.{key}'{closest(str(key), STOP_KEYS)}; stop keys: {', '.join(STOP_KEYS)}")
@@ -152,9 +168,11 @@ def _stop(value: Any) -> Stop:
             checked[key] = None
             continue
         number = _number(f"stop.{key}", item)
-        if key != "value_below" and number <= 0:
+        if key not in ("value_below", "loss_below") and number <= 0:
             raise GdrunError(f"stop.{key} must be positive, got {item!r}")
         checked[key] = number
+    if "loss_below" in checked:  # the name a fit uses for the same rule
+        checked["value_below"] = checked.pop("loss_below")
     return Stop(**checked)
 
 
@@ -168,11 +186,19 @@ def validate(raw: dict[str, Any]) -> Config:
     for key in raw:
         if key not in KEYS:
             raise GdrunError(f"unknown config key '{key}'{closest(str(key), KEYS)}")
-    if raw.get("function") in (None, ""):
-        raise GdrunError("config key 'function' is required (a built-in name or an expression)")
+    has_function, has_fit = raw.get("function") not in (None, ""), raw.get("fit") is not None
+    if has_function == has_fit:
+        raise GdrunError(
+            "a config needs 'function' (a built-in name or an expression to minimize) or 'fit' (a model and data), "
+            + ("not both" if has_function else "and has neither")
+        )
     values = dict(raw)
-    if not isinstance(values["function"], str):
+    if has_function and not isinstance(values["function"], str):
         raise GdrunError(f"function must be a string, got {values['function']!r}")
+    if has_fit:
+        from .fit import validate_fit
+
+        values["fit"] = validate_fit(values["fit"])
     checks = {
         "name": lambda v: None if v is None else str(v),
         "dim": lambda v: None if v is None else _integer("dim", v, 1),

@@ -39,29 +39,36 @@ def fmt(value: float) -> str:
     return f"{value:.6g}"
 
 
-def make_table(names: tuple[str, ...], rows: list[tuple], header: bool, step_width: int) -> Table:
-    """A table of ``rows`` (step, *x, value, grad_norm, lr) with fixed column widths."""
+def make_table(names: tuple[str, ...], rows: list[tuple], header: bool, counters: tuple[str, ...],
+               widths: tuple[int, ...], value_title: str = "f") -> Table:  # fmt: skip
+    """A table of ``rows`` (*counters, *x, value, grad_norm, lr) with fixed column widths."""
     table = Table(box=None, show_header=header, header_style="bold", pad_edge=False, padding=(0, 1))
-    table.add_column("step", justify="right", width=max(4, step_width), style="dim")
+    for title, width in zip(counters, widths):
+        table.add_column(title, justify="right", width=max(len(title), width), style="dim")
     for name in names:
         table.add_column(name, justify="right", width=12)
-    for title in ("f", "|grad|", "lr"):
+    for title in (value_title, "|grad|", "lr"):
         table.add_column(title, justify="right", width=12)
+    k = len(counters)
     for row in rows:
-        table.add_row(str(int(row[0])), *(fmt(v) for v in row[1:]))
+        table.add_row(*(str(int(c)) for c in row[:k]), *(fmt(v) for v in row[k:]))
     return table
 
 
 class RunDisplay:
     """Engine observer that prints every ``every``-th row (and always the first and the last)."""
 
-    def __init__(self, console: Console, names: tuple[str, ...], epochs: int, every: int = 0, member: int = 0):
+    def __init__(self, console: Console, names: tuple[str, ...], epochs: int, every: int = 0, member: int = 0,
+                 epoch_rows: bool = False, updates: bool = False):  # fmt: skip
         self.console = console
         self.names = names
         self.epochs = epochs
         self.every = every or auto_every(epochs)
         self.member = member
-        self.step_width = len(str(epochs))
+        # a fit shows epochs (and, with mini-batches, the update count); minimize shows steps
+        self.counters = (("epoch", "step") if updates else ("epoch",)) if epoch_rows else ("step",)
+        self.widths = (len(str(epochs)), 7)
+        self.value_title = "loss" if epoch_rows else "f"
         self.header_shown = False
         self.last_row: tuple | None = None
         self.last_shown = -1
@@ -98,13 +105,14 @@ class RunDisplay:
             self.progress.update(self.task, completed=int(steps[-1]))
 
     def _row(self, block: Block, i: int, b: int) -> tuple:
-        return (int(block.steps[i]), *block.x[i, b].tolist(), float(block.value[i, b]),
-                float(block.grad_norm[i, b]), float(block.lr[i, b]))  # fmt: skip
+        counters = (int(block.steps[i]), int(block.updates[i]))[: len(self.counters)]
+        return (*counters, *block.x[i, b].tolist(), float(block.value[i, b]), float(block.grad_norm[i, b]),
+                float(block.lr[i, b]))  # fmt: skip
 
     def _print(self, rows: list[tuple]) -> None:
         if not rows:
             return
-        self.console.print(make_table(self.names, rows, not self.header_shown, self.step_width))
+        self.console.print(make_table(self.names, rows, not self.header_shown, self.counters, self.widths, self.value_title))
         self.header_shown = True
         self.last_shown = rows[-1][0]
 
@@ -117,14 +125,25 @@ class RunDisplay:
 def summary_panel(summary: dict[str, Any], console: Console) -> None:
     """The closing panel (or plain ``key: value`` lines when not on a terminal)."""
     status = summary["status"]
-    point = ", ".join(f"{k} = {fmt_any(v)}" for k, v in summary["params"].items())
+    frozen = summary.get("frozen") or {}
+    point = ", ".join(f"{k} = {fmt_any(v)}" + (" (frozen)" if k in frozen else "") for k, v in summary["params"].items())
+    fitting = summary.get("kind") == "fit"
     lines = [
         ("status", Text(status, style=STATUS_STYLE.get(status, "bold"))),
         ("why", Text(summary.get("reason") or "")),
-        ("final point", Text(point)),
-        ("f", Text(fmt_any(summary["value"]))),
+        ("fitted" if fitting else "final point", Text(point)),
+        (f"loss ({summary['loss']})" if fitting else "f", Text(fmt_any(summary["value"]))),
         ("|grad|", Text(fmt_any(summary.get("grad_norm")))),
-        ("steps", Text(str(summary["iterations"]))),
+    ]
+    if fitting:
+        lines.append(("R^2", Text(fmt_any(summary.get("r2")))))
+        for p in summary.get("predictions") or []:
+            at = ", ".join(f"{k} = {v:g}" for k, v in p["at"].items())
+            lines.append(("predict", Text(f"{at} -> {fmt_any(p['after'])} (before training: {fmt_any(p['before'])})")))
+        lines.append(("epochs", Text(f"{summary['iterations']} ({summary['updates']} updates)")))
+    else:
+        lines.append(("steps", Text(str(summary["iterations"]))))
+    lines += [
         ("time", Text(f"{summary['wall_time_s']:.3f} s")),
         ("run dir", Text(str(summary["run_dir"]))),
     ]

@@ -38,7 +38,8 @@ class StopRule:
 class Block:
     """Rows computed since the last check, as numpy arrays (T rows, B runs, n variables)."""
 
-    steps: np.ndarray  # (T,)
+    steps: np.ndarray  # (T,) the row's epoch (for minimize: its step)
+    updates: np.ndarray  # (T,) optimizer updates made before the row (differs from steps with mini-batches)
     x: np.ndarray  # (T, B, n)
     value: np.ndarray  # (T, B)
     grad_norm: np.ndarray  # (T, B)
@@ -56,7 +57,8 @@ class Outcome:
 
     status: list[str]
     reason: list[str]
-    iterations: np.ndarray  # (B,) updates made before the final row
+    iterations: np.ndarray  # (B,) epochs (for minimize: steps) done before the final row
+    updates: np.ndarray  # (B,) optimizer updates done before the final row
     x: np.ndarray  # (B, n)
     value: np.ndarray  # (B,)
     grad_norm: np.ndarray  # (B,)
@@ -91,53 +93,106 @@ class Interrupt:
             self._previous = None
 
 
+class Problem(Protocol):
+    """What the engine minimises. ``value_and_grad`` evaluates the full objective (one row per
+    epoch is judged on it); ``batches(epoch)`` lists the epoch's mini-batches, or returns None for
+    one full-batch step, which reuses the row's gradient."""
+
+    def value_and_grad(self, X: Any) -> tuple[Any, Any]: ...
+
+    def batches(self, epoch: int) -> list | None: ...
+
+    def batch_value_and_grad(self, X: Any, batch: Any) -> tuple[Any, Any]: ...
+
+
+@dataclass(frozen=True)
+class FullBatch:
+    """A problem whose every epoch is one step on the whole objective (minimising a function)."""
+
+    value_and_grad: Callable[[Any], tuple[Any, Any]]
+
+    def batches(self, epoch: int) -> None:
+        return None
+
+    def batch_value_and_grad(self, X: Any, batch: Any) -> tuple[Any, Any]:  # pragma: no cover - never called
+        return self.value_and_grad(X)
+
+
 def run(
-    value_and_grad: Callable[[Any], tuple[Any, Any]],
+    problem: Problem | Callable[[Any], tuple[Any, Any]],
     x0: Any,
     optimizer,
-    lr: Any,
+    lr: np.ndarray,
     epochs: int,
     backend,
     stop: StopRule = StopRule(),
     observers: tuple[Observer, ...] = (),
     interrupt: Interrupt | None = None,
     names: tuple[str, ...] | None = None,
+    schedule=None,
+    clip: Callable[[Any], Any] | None = None,
 ) -> Outcome:
-    """Run ``epochs`` updates of ``optimizer`` from ``x0`` (B, n) with learning rates ``lr`` (B, 1)."""
+    """Run ``epochs`` epochs of ``optimizer`` from ``x0`` (B, n, on the backend).
+
+    ``lr`` is the host array (B, 1) of starting learning rates; ``schedule`` (see schedules.py)
+    updates it after every epoch; ``clip`` transforms each gradient before its update.
+    """
     started = time.perf_counter()
+    if callable(problem):
+        problem = FullBatch(problem)
     interrupt = interrupt or Interrupt()
     B, n = x0.shape
     names = names or tuple(f"x{i + 1}" for i in range(n))
-    update = optimizer.update
-    lr_row = lr[:, 0]
+    update, full, batches, batch_value_and_grad = optimizer.update, problem.value_and_grad, problem.batches, problem.batch_value_and_grad
+    lr_host = np.asarray(lr, dtype=np.float64).reshape(B, 1)
+    schedule_state = schedule.init(lr_host) if schedule is not None else None
+    if schedule_state is not None:
+        lr_host = schedule_state.lr
+    lr_now = backend.asarray(lr_host)
+    lr_used = lr_host[:, 0]  # the lr of the epoch that produced the current point (row 0: the first)
 
     tracker = _Tracker(B, n, epochs, stop, names)
     X, state = x0, optimizer.init(x0)
-    step, size = 0, FIRST_BLOCK
+    epoch, updates, size = 0, 0, FIRST_BLOCK
     max_rows = max(1, MAX_BLOCK_ELEMENTS // (B * n))
     error: BaseException | None = None
     with backend.compute():
-        while step <= epochs and tracker.active.any():
-            rows = min(size, max_rows, epochs + 1 - step)
-            xs, fs, gs = [], [], []  # the step's own arrays; stacked once per block
+        while epoch <= epochs and tracker.active.any():
+            rows = min(size, max_rows, epochs + 1 - epoch)
+            xs, fs, gs, lrs, ups = [], [], [], [], []  # each row's own arrays; stacked once per block
             block_start = time.perf_counter()
             try:
                 for t in range(rows):
-                    f, G = value_and_grad(X)
+                    f, G = full(X)
                     xs.append(X)
                     fs.append(f)
                     gs.append(G)
-                    if step + t < epochs:
-                        X, state = update(G, state, X, lr)
+                    lrs.append(lr_used)
+                    ups.append(updates)
+                    if epoch + t < epochs:
+                        steps = batches(epoch + t)
+                        if steps is None:
+                            X, state = update(clip(G) if clip else G, state, X, lr_now)
+                            updates += 1
+                        else:
+                            for batch in steps:
+                                _, g = batch_value_and_grad(X, batch)
+                                X, state = update(clip(g) if clip else g, state, X, lr_now)
+                            updates += len(steps)
+                        if schedule is not None:
+                            lr_used = lr_host[:, 0]
+                            lr_host, schedule_state = schedule.step(schedule_state)
+                            lr_now = backend.asarray(lr_host)
                     if interrupt.requested:
                         break
             except Exception as exc:  # reported as the 'failed' status, with the rows before it kept
                 error = exc
             done = min(len(xs), len(fs), len(gs))
-            block = tracker.check(step, *_stack_block(backend, xs[:done], fs[:done], gs[:done], lr_row, B, n))
+            block = tracker.check(epoch, np.asarray(ups[:done], dtype=np.int64),
+                                  *_stack_block(backend, xs[:done], fs[:done], gs[:done], lrs[:done], B, n))  # fmt: skip
             for observer in observers:
                 observer.on_block(block)
-            step += done
+            epoch += done
             if error is not None or interrupt.requested:
                 break
             if time.perf_counter() - block_start < BLOCK_SECONDS:
@@ -145,7 +200,7 @@ def run(
     return tracker.outcome(error, interrupt.requested, time.perf_counter() - started)
 
 
-def _stack_block(backend, xs: list, fs: list, gs: list, lr_row, B: int, n: int):
+def _stack_block(backend, xs: list, fs: list, gs: list, lrs: list, B: int, n: int):
     """The block's rows as numpy arrays: x (T,B,n), value (T,B), grad_norm (T,B), lr (T,B)."""
     if not xs:
         empty = np.empty((0, B))
@@ -154,7 +209,7 @@ def _stack_block(backend, xs: list, fs: list, gs: list, lr_row, B: int, n: int):
     value = backend.to_numpy(backend.stack(fs))
     G = backend.to_numpy(backend.stack(gs))
     grad_norm = np.abs(G[..., 0]) if n == 1 else np.sqrt(np.einsum("tbi,tbi->tb", G, G))
-    lr = np.broadcast_to(backend.to_numpy(lr_row), value.shape)
+    lr = np.broadcast_to(lrs[0], value.shape) if all(r is lrs[0] for r in lrs) else np.array(lrs)
     return x, value, grad_norm, lr
 
 
@@ -169,16 +224,17 @@ class _Tracker:
         self.status = [""] * B
         self.reason = [""] * B
         self.iterations = np.zeros(B, dtype=np.int64)
+        self.updates = np.zeros(B, dtype=np.int64)
         self.x = np.full((B, n), np.nan)
         self.value = np.full(B, np.nan)
         self.grad_norm = np.full(B, np.nan)
         self.seen = np.zeros(B, dtype=bool)
 
-    def check(self, start: int, x, value, grad_norm, lr) -> Block:
+    def check(self, start: int, updates, x, value, grad_norm, lr) -> Block:
         rows = len(value)
         steps = np.arange(start, start + rows)
         if rows == 0:
-            return Block(steps, x, value, grad_norm, lr, np.full(len(self.active), -1))
+            return Block(steps, updates, x, value, grad_norm, lr, np.full(len(self.active), -1))
         stop = self.stop
         with np.errstate(invalid="ignore", over="ignore"):
             x_bad = ~np.isfinite(x).all(axis=2) | (np.abs(x) > stop.diverge_above).any(axis=2)
@@ -196,13 +252,14 @@ class _Tracker:
         for b in np.flatnonzero(self.active):
             row = last[b]
             self.iterations[b] = steps[row]
+            self.updates[b] = updates[row]
             self.x[b], self.value[b], self.grad_norm[b] = x[row, b], value[row, b], grad_norm[row, b]
             self.seen[b] = True
             if stops[b]:
                 self.status[b] = "diverged" if diverged[row, b] else "converged"
                 self.reason[b] = self._why(diverged[row, b], steps[row], x[row, b], value[row, b], grad_norm[row, b])
         self.active &= ~stops
-        return Block(steps, x, value, grad_norm, lr, last)
+        return Block(steps, updates, x, value, grad_norm, lr, last)
 
     def _why(self, diverged: bool, step: int, x, value: float, grad_norm: float) -> str:
         stop = self.stop
@@ -233,4 +290,5 @@ class _Tracker:
             else:
                 self.status[b] = "max_epochs"
                 self.reason[b] = f"reached the last epoch ({self.epochs})"
-        return Outcome(self.status, self.reason, self.iterations, self.x, self.value, self.grad_norm, wall, self.seen, error)
+        return Outcome(self.status, self.reason, self.iterations, self.updates, self.x, self.value, self.grad_norm, wall,
+                       self.seen, error)

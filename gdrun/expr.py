@@ -29,6 +29,9 @@ from .errors import GdrunError, closest
 FUNCTIONS = ("sin", "cos", "tan", "exp", "log", "sqrt", "abs", "tanh", "sinh", "cosh")
 INTERNAL_FUNCTIONS = FUNCTIONS + ("sign",)
 CONSTANTS = {"pi": math.pi, "e": math.e}
+#: Grid generators, allowed only where data columns are generated (``parse(text, grids=True)``):
+#: name -> allowed numbers of (constant) arguments, as numpy's linspace/arange and Python's range.
+GRIDS = {"linspace": (3,), "arange": (2, 3), "range": (2, 3)}
 BINARY = ("add", "sub", "mul", "div", "pow")
 
 MAX_LENGTH = 10_000
@@ -42,7 +45,7 @@ _PYTHON_WORDS = {
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op>\*\*|[-+*/^()]))"
+    r"|(?P<op>\*\*|[-+*/^(),]))"
 )
 
 
@@ -68,15 +71,19 @@ def natural_key(name: str) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
 
 
-def parse(text: Any) -> Expression:
-    """Parse ``text`` into an :class:`Expression`, or raise a one-line :class:`GdrunError`."""
+def parse(text: Any, grids: bool = False) -> Expression:
+    """Parse ``text`` into an :class:`Expression`, or raise a one-line :class:`GdrunError`.
+
+    With ``grids``, calls such as ``range(-400, 400)`` or ``linspace(0, 1, 50)`` with constant
+    arguments are allowed too; they become ``("grid", name, (args...))`` nodes.
+    """
     if not isinstance(text, str):
         raise GdrunError(f"expression must be a string, got {text!r}")
     if not text.strip():
         raise GdrunError("expression is empty")
     if len(text) > MAX_LENGTH:
         raise GdrunError(f"expression is longer than {MAX_LENGTH} characters")
-    tree = _Parser(text).parse()
+    tree = _Parser(text, grids).parse()
     if tree_depth(tree) > MAX_DEPTH + 1:  # long chains such as x+x+...+x nest without brackets
         raise GdrunError(f"invalid expression {quote(text)}: nested deeper than {MAX_DEPTH} levels")
     check_finite_constants(tree, text)
@@ -84,8 +91,9 @@ def parse(text: Any) -> Expression:
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, grids: bool = False):
         self.text = text
+        self.grids = grids
         self.tokens = self._tokenize(text)
         self.pos = 0
         self.level = -1  # the whole expression is level 0; each bracket, call or operator nesting adds one
@@ -194,6 +202,8 @@ class _Parser:
             return ("num", number)
         if kind == "name":
             if self._take("("):
+                if self.grids and value in GRIDS:
+                    return self._grid(value)
                 if value not in FUNCTIONS:
                     raise self._fail(
                         f"unknown function {value!r}{closest(value, FUNCTIONS)}; "
@@ -214,6 +224,21 @@ class _Parser:
                 raise self._fail(f"expected ')' but found {self._describe(self._peek())}")
             return tree
         raise self._fail(f"unexpected {self._describe(tok)}")
+
+
+    def _grid(self, name: str) -> tuple:
+        args = [self._sum()]
+        while self._take(","):
+            args.append(self._sum())
+        if not self._take(")"):
+            raise self._fail(f"expected ')' to close {name}( but found {self._describe(self._peek())}")
+        if len(args) not in GRIDS[name]:
+            counts = " or ".join(str(c) for c in GRIDS[name])
+            raise self._fail(f"{name}() takes {counts} arguments, got {len(args)}")
+        values = [constant_value(arg, self.text) for arg in args]
+        if any(v is None for v in values):
+            raise self._fail(f"the arguments of {name}() must be numbers")
+        return ("grid", name, tuple(values))
 
 
 def tree_depth(tree: tuple) -> int:
@@ -246,29 +271,31 @@ def check_finite_constants(tree: tuple, text: str) -> None:
     """Reject constant parts that are not finite real numbers (``1/0``, ``log(0)``, ``sqrt(-1)``),
     and constant powers that overflow (``9**9**9``) before anything tries to evaluate them exactly
     (sympy would compute the integer 9**387420489)."""
+    constant_value(tree, text)
 
-    def value(node: tuple) -> float | None:
-        tag = node[0]
-        if tag == "num":
-            return node[1]
-        if tag == "const":
-            return CONSTANTS[node[1]]
-        if tag in ("var", "tmp"):
-            return None
-        parts = [value(child) for child in (node[2:] if tag == "call" else node[1:])]
-        if any(p is None for p in parts):
-            return None
-        try:
-            result = _SCALAR_OPS[node[1] if tag == "call" else tag](*parts)
-        except OverflowError:
-            raise GdrunError(f"invalid expression {quote(text)}: the constant {format_tree(node)} overflows") from None
-        except (ZeroDivisionError, ValueError):
-            result = math.nan
-        if isinstance(result, complex) or not math.isfinite(result):
-            raise GdrunError(f"invalid expression {quote(text)}: the constant {format_tree(node)} is not a finite real number")
-        return result
 
-    value(tree)
+def constant_value(node: tuple, text: str) -> float | None:
+    """The value of ``node`` if it is constant (None if it has variables); a constant part that is
+    not a finite real number is a GdrunError (``text`` is quoted in it)."""
+    tag = node[0]
+    if tag == "num":
+        return node[1]
+    if tag == "const":
+        return CONSTANTS[node[1]]
+    if tag in ("var", "tmp", "grid"):
+        return None
+    parts = [constant_value(child, text) for child in (node[2:] if tag == "call" else node[1:])]
+    if any(p is None for p in parts):
+        return None
+    try:
+        result = _SCALAR_OPS[node[1] if tag == "call" else tag](*parts)
+    except OverflowError:
+        raise GdrunError(f"invalid expression {quote(text)}: the constant {format_tree(node)} overflows") from None
+    except (ZeroDivisionError, ValueError):
+        result = math.nan
+    if isinstance(result, complex) or not math.isfinite(result):
+        raise GdrunError(f"invalid expression {quote(text)}: the constant {format_tree(node)} is not a finite real number")
+    return result
 
 
 _SCALAR_OPS: dict[str, Callable[..., float]] = {
@@ -313,6 +340,8 @@ def format_tree(tree: tuple) -> str:
         return f"_t{tree[1]}"
     if tag == "call":
         return f"{tree[1]}({format_tree(tree[2])})"
+    if tag == "grid":
+        return f"{tree[1]}({', '.join(format_number(a) for a in tree[2])})"
     if tag == "neg":
         return "-" + _wrap(tree[1], 3, strict=tree[1][0] == "neg")
     prec = _PRECEDENCE[tag]

@@ -1,16 +1,37 @@
 """Optimizers as pairs of pure functions, generic over numpy arrays and torch tensors.
 
-``init(params) -> state`` and ``update(grads, state, params, lr) -> (new_params, state)``, with
-``params``/``grads`` of shape ``(B, n)`` and ``lr`` of shape ``(B, 1)``: one optimizer step for a
-whole batch of runs. The maths follows torch.optim's single-tensor reference loops, which the
-tests use as the oracle.
+``init(params) -> state`` and ``update(grads, state, params, lr) -> (new_params, new_state)``,
+with ``params``/``grads`` of shape ``(B, m)`` and ``lr`` of shape ``(B, 1)`` (or a Python float):
+one optimizer step for a whole batch of runs. Nothing passed in is modified.
+
+Each optimizer is one implementation of torch.optim's single-tensor reference loop
+(``_single_tensor_*`` in torch/optim/*.py, torch 2.13), with the same operations in the same
+order, so a float64 trajectory matches torch.optim's to rounding (the tests hold it to 1e-10):
+
+* ``addcmul(t1, t2, value=v)`` is ``self + v * t1 * t2`` and ``addcdiv`` is ``self + v * t1 / t2``,
+  evaluated left to right; ``add(t, alpha=a)`` is ``self + a * t``;
+* ``lerp(end, w)`` is ``self + w * (end - self)`` for ``|w| < 0.5`` and
+  ``end - (end - self) * (1 - w)`` otherwise (torch's own lerp is used on torch tensors);
+* what torch computes with Python floats (bias corrections, step sizes) is computed with Python
+  floats here when the options are floats, and from float64 arrays when they are per-run arrays.
+
+Options are Python floats, or arrays of shape ``(B, 1)`` holding one value per run of the batch
+(a sweep over an option); flags (``nesterov``, ``amsgrad``, ...) are plain booleans. The defaults
+are torch.optim's (see :data:`OPTIMIZER_OPTIONS`); the learning rate is always passed by the
+engine (torch's default learning rates are in :data:`TORCH_DEFAULT_LR`, for reference only).
+
+Torch is never imported here: a numpy run stays free of it. A torch tensor is recognised by the
+module of its type, and the torch functions are fetched the first time one is seen.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, NamedTuple
 
-from .errors import unknown_name
+import numpy as np
+
+from .errors import GdrunError, closest, unknown_name
 
 
 class Optimizer(NamedTuple):
@@ -19,22 +40,621 @@ class Optimizer(NamedTuple):
     update: Callable[[Any, Any, Any, Any], tuple[Any, Any]]
 
 
-def sgd() -> Optimizer:
-    """Plain gradient descent: ``x <- x - lr * grad`` (torch.optim.SGD with its defaults)."""
+# ----------------------------------------------------------------------------------- array helpers
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+class _NumpyOps:
+    """What the optimizers need from numpy; :class:`_TorchOps` is the same for torch."""
+
+    sqrt = staticmethod(np.sqrt)
+    maximum = staticmethod(np.maximum)
+    where = staticmethod(np.where)
+    zeros_like = staticmethod(np.zeros_like)
+
+    @staticmethod
+    def full_like(x, value):
+        return np.zeros_like(x) + value
+
+    @staticmethod
+    def copy(x):
+        return x.copy()
+
+    @staticmethod
+    def cast(v, like):
+        """``v`` in ``like``'s dtype (Python floats pass through, as torch's scalars do)."""
+        return v.astype(like.dtype) if isinstance(v, np.ndarray) and v.dtype != like.dtype else v
+
+    @staticmethod
+    def lerp(start, end, weight):
+        if isinstance(weight, float):
+            return start + weight * (end - start) if abs(weight) < 0.5 else end - (end - start) * (1 - weight)
+        return np.where(np.abs(weight) < 0.5, start + weight * (end - start), end - (end - start) * (1 - weight))
+
+    @staticmethod
+    def bind(value: np.ndarray, like):
+        """A per-run option (host float64 array) on ``like``'s backend, still float64."""
+        return np.asarray(value, dtype=np.float64)
+
+    @staticmethod
+    def round_f32(v):
+        """``v`` rounded to float32 and back to float64."""
+        return v.astype(np.float32).astype(np.float64)
+
+    @staticmethod
+    def mask(value: np.ndarray, like):
+        return np.asarray(value)
+
+
+class _TorchOps:
+    def __init__(self):
+        import torch
+
+        self.torch = torch
+        self.sqrt = torch.sqrt
+        self.maximum = torch.maximum
+        self.where = torch.where
+        self.zeros_like = torch.zeros_like
+
+    def full_like(self, x, value):
+        return self.torch.zeros_like(x) + value
+
+    @staticmethod
+    def copy(x):
+        return x.clone()
+
+    def cast(self, v, like):
+        return v.to(like.dtype) if isinstance(v, self.torch.Tensor) and v.dtype != like.dtype else v
+
+    def lerp(self, start, end, weight):
+        return self.torch.lerp(start, end, self.cast(weight, start))
+
+    def bind(self, value: np.ndarray, like):
+        return self.torch.as_tensor(np.asarray(value, dtype=np.float64), device=like.device)
+
+    def round_f32(self, v):
+        return v.to(self.torch.float32).to(self.torch.float64)
+
+    def mask(self, value: np.ndarray, like):
+        return self.torch.as_tensor(np.asarray(value), device=like.device)
+
+
+_NUMPY_OPS = _NumpyOps()
+_TORCH_OPS: _TorchOps | None = None
+
+
+def _ops(x):
+    global _TORCH_OPS
+    if _is_torch(x):
+        if _TORCH_OPS is None:
+            _TORCH_OPS = _TorchOps()
+        return _TORCH_OPS
+    return _NUMPY_OPS
+
+
+def _round_f32(v, ops):
+    """Round to float32 as a float32 torch tensor holding ``v`` would (a Python float stays one)."""
+    if isinstance(v, float):
+        return float(np.float32(v))
+    return ops.round_f32(v)
+
+
+def _bind(options: dict, params) -> dict:
+    """The options for a run on ``params``' backend: floats stay, per-run arrays move there."""
+    ops = _ops(params)
+    bound = {}
+    for key, value in options.items():
+        if isinstance(value, np.ndarray):
+            if value.shape[0] != params.shape[0]:
+                raise GdrunError(f"option {key} has {value.shape[0]} values for a batch of {params.shape[0]} runs")
+            bound[key] = ops.bind(value, params)
+        else:
+            bound[key] = value
+    return bound
+
+
+# ------------------------------------------------------------------------------------------- options
+
+#: The options of each optimizer and their defaults (torch.optim's).
+OPTIMIZER_OPTIONS: dict[str, dict[str, Any]] = {
+    "sgd": {"momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False},
+    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False, "decoupled_weight_decay": False},
+    "adamw": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2, "amsgrad": False},
+    "rmsprop": {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False},
+    "adagrad": {"lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0, "eps": 1e-10},
+    "nadam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "momentum_decay": 4e-3,
+              "decoupled_weight_decay": False},
+    "radam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "decoupled_weight_decay": False},
+    "adadelta": {"rho": 0.9, "eps": 1e-6, "weight_decay": 0.0},
+}  # fmt: skip
+
+#: torch.optim's default learning rates, for reference (gdrun's lr comes from the config).
+TORCH_DEFAULT_LR = {"sgd": 1e-3, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2, "adagrad": 1e-2, "nadam": 2e-3,
+                    "radam": 1e-3, "adadelta": 1.0}  # fmt: skip
+
+# (test, what it requires): torch's checks, plus finiteness
+_GE0 = (lambda v: v >= 0, "must be >= 0")
+_BETA = (lambda v: (v >= 0) & (v < 1), "must be in [0, 1)")
+_UNIT = (lambda v: (v >= 0) & (v <= 1), "must be in [0, 1]")
+_FINITE = (lambda v: v == v, "must be a number")
+
+_CHECKS = {
+    "momentum": _GE0, "dampening": _FINITE, "weight_decay": _GE0, "eps": _GE0, "alpha": _GE0, "lr_decay": _GE0,
+    "initial_accumulator_value": _GE0, "momentum_decay": _GE0, "rho": _UNIT, "betas": _BETA,
+}  # fmt: skip
+
+
+def _fail(owner: str, option: str, value, requirement: str) -> GdrunError:
+    return GdrunError(f"invalid {option} {value!r} for {owner}: {requirement}")
+
+
+def _number(owner: str, option: str, value, check) -> float | np.ndarray:
+    """A validated option of ``owner`` ("optimizer 'sgd'"): a Python float, or a float64 array
+    (B, 1) of per-run values."""
+    test, requirement = check
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+        raise _fail(owner, option, value, "must be a number")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _fail(owner, option, value, "must be a number") from None
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim not in (0, 2) or (array.ndim == 2 and (array.shape[1] != 1 or array.shape[0] == 0)):
+        raise _fail(owner, option, value, f"must be a number or one number per run (shape (B, 1)), not shape {array.shape}")
+    ok = np.isfinite(array) & test(array)
+    if not np.all(ok):
+        bad = float(array[~ok].flat[0])
+        raise _fail(owner, option, int(bad) if bad.is_integer() else bad, requirement)
+    return float(array) if array.ndim == 0 else array
+
+
+def _flag(owner: str, option: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise _fail(owner, option, value, "must be true or false")
+    return bool(value)
+
+
+def _options(optimizer: str, given: dict) -> dict:
+    """``given`` checked against ``optimizer``'s options, with the defaults filled in."""
+    defaults, owner = OPTIMIZER_OPTIONS[optimizer], f"optimizer '{optimizer}'"
+    for key in given:
+        if key not in defaults:
+            names = sorted(defaults)
+            raise GdrunError(f"unknown option '{key}' for optimizer '{optimizer}'{closest(key, names)}; "
+                             f"options: {', '.join(names)}")  # fmt: skip
+    values = {}
+    for key, default in defaults.items():
+        value = given.get(key)
+        if value is None:
+            value = default
+        if isinstance(default, bool):
+            values[key] = _flag(owner, key, value)
+        elif key == "betas":
+            if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__") or len(value) != 2:
+                raise _fail(owner, key, value, "must be a pair (beta1, beta2)")
+            values["beta1"] = _number(owner, "betas[0]", value[0], _BETA)
+            values["beta2"] = _number(owner, "betas[1]", value[1], _BETA)
+        else:
+            values[key] = _number(owner, key, value, _CHECKS[key])
+    sizes = {v.shape[0] for v in values.values() if isinstance(v, np.ndarray)}
+    if len(sizes) > 1:
+        raise GdrunError(f"optimizer '{optimizer}': per-run options of different lengths {sorted(sizes)}")
+    return values
+
+
+def _nonzero(v) -> bool:
+    """Whether an option (float or per-run array) is nonzero for some run: torch's ``if v != 0``."""
+    return bool(np.any(v != 0))
+
+
+# ------------------------------------------------------------------------------------------ optimizers
+
+
+class SGDState(NamedTuple):
+    step: int
+    momentum_buffer: Any  # (B, m), or None before the first step and without momentum
+    options: dict
+
+
+def sgd(momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False) -> Optimizer:
+    """torch.optim.SGD: ``x <- x - lr * d`` where ``d`` is the gradient (plus ``weight_decay * x``),
+    or its momentum buffer ``b <- momentum * b + (1 - dampening) * d`` (``b = d`` at the first
+    step), or for nesterov ``d + momentum * b``."""
+    o = _options("sgd", dict(momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov))
+    nesterov = o.pop("nesterov")
+    if nesterov and (np.any(o["momentum"] <= 0) or _nonzero(o["dampening"])):
+        raise GdrunError(f"optimizer 'sgd': nesterov needs momentum > 0 and dampening 0, "
+                         f"got momentum {momentum!r} and dampening {dampening!r}")  # fmt: skip
+    has_decay, has_momentum = _nonzero(o["weight_decay"]), _nonzero(o["momentum"])
+    partial = has_momentum and not bool(np.all(o["momentum"] != 0))  # some runs without momentum
+    if partial:
+        o["use_momentum"] = np.asarray(o["momentum"] != 0)
 
     def init(params):
-        return ()
+        options = _bind(o, params)
+        if partial:
+            options["use_momentum"] = _ops(params).mask(o["use_momentum"], params)
+        return SGDState(0, None, options)
 
     def update(grads, state, params, lr):
-        return params - lr * grads, state
+        if not (has_decay or has_momentum):  # plain gradient descent
+            return params - lr * grads, state
+        ops, opt = _ops(params), state.options
+        c = lambda v: ops.cast(v, params)  # noqa: E731
+        momentum = opt["momentum"]
+        grad = grads
+        if has_decay:
+            grad = grad + c(opt["weight_decay"]) * params
+        buf = state.momentum_buffer
+        if has_momentum:
+            if buf is None:
+                buf = ops.copy(grad)
+            else:
+                buf = buf * c(momentum) + c(1 - opt["dampening"]) * grad
+            moved = grad + c(momentum) * buf if nesterov else buf
+            grad = ops.where(opt["use_momentum"], moved, grad) if partial else moved
+        return params + c(-lr) * grad, SGDState(state.step + 1, buf, opt)
 
     return Optimizer("sgd", init, update)
 
 
-OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"sgd": sgd}
+class AdamState(NamedTuple):
+    step: int
+    exp_avg: Any
+    exp_avg_sq: Any
+    max_exp_avg_sq: Any  # None without amsgrad
+    options: dict
+
+
+def _adam(name: str, given: dict, decoupled: bool | None = None) -> Optimizer:
+    o = _options(name, given)
+    amsgrad = o.pop("amsgrad")
+    decoupled = o.pop("decoupled_weight_decay") if decoupled is None else decoupled
+    has_decay = _nonzero(o["weight_decay"])
+
+    def init(params):
+        ops = _ops(params)
+        zeros = ops.zeros_like(params)
+        return AdamState(0, zeros, zeros, zeros if amsgrad else None, _bind(o, params))
+
+    def update(grads, state, params, lr):
+        ops, opt = _ops(params), state.options
+        c = lambda v: ops.cast(v, params)  # noqa: E731
+        beta1, beta2, eps = opt["beta1"], opt["beta2"], opt["eps"]
+        step = state.step + 1
+        grad = grads
+        if has_decay:
+            if decoupled:
+                params = params * c(1 - lr * opt["weight_decay"])
+            else:
+                grad = grad + c(opt["weight_decay"]) * params
+        exp_avg = ops.lerp(state.exp_avg, grad, 1 - beta1)
+        exp_avg_sq = state.exp_avg_sq * c(beta2) + c(1 - beta2) * grad * grad
+        bias_correction1 = 1 - beta1 ** float(step)
+        bias_correction2 = 1 - beta2 ** float(step)
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2**0.5
+        max_exp_avg_sq = state.max_exp_avg_sq
+        if amsgrad:
+            max_exp_avg_sq = ops.maximum(max_exp_avg_sq, exp_avg_sq)
+            denom = ops.sqrt(max_exp_avg_sq) / c(bias_correction2_sqrt) + c(eps)
+        else:
+            denom = ops.sqrt(exp_avg_sq) / c(bias_correction2_sqrt) + c(eps)
+        params = params + c(-step_size) * exp_avg / denom
+        return params, AdamState(step, exp_avg, exp_avg_sq, max_exp_avg_sq, opt)
+
+    return Optimizer(name, init, update)
+
+
+def adam(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled_weight_decay=False) -> Optimizer:
+    """torch.optim.Adam (``decoupled_weight_decay=True`` makes it AdamW)."""
+    return _adam("adam", dict(betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                              decoupled_weight_decay=decoupled_weight_decay))  # fmt: skip
+
+
+def adamw(betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False) -> Optimizer:
+    """torch.optim.AdamW: Adam with decoupled weight decay ``x <- x * (1 - lr * weight_decay)``,
+    whose default weight_decay is 1e-2."""
+    return _adam("adamw", dict(betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad), decoupled=True)
+
+
+class RMSpropState(NamedTuple):
+    step: int
+    square_avg: Any
+    grad_avg: Any  # None unless centered
+    momentum_buffer: Any  # None without momentum
+    options: dict
+
+
+def rmsprop(alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False) -> Optimizer:
+    """torch.optim.RMSprop."""
+    o = _options("rmsprop", dict(alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered))
+    centered = o.pop("centered")
+    has_decay, has_momentum = _nonzero(o["weight_decay"]), _nonzero(o["momentum"])
+    partial = has_momentum and not bool(np.all(o["momentum"] > 0))
+    if partial:
+        o["use_momentum"] = np.asarray(o["momentum"] > 0)
+
+    def init(params):
+        ops = _ops(params)
+        zeros = ops.zeros_like(params)
+        options = _bind(o, params)
+        if partial:
+            options["use_momentum"] = ops.mask(o["use_momentum"], params)
+        return RMSpropState(0, zeros, zeros if centered else None, zeros if has_momentum else None, options)
+
+    def update(grads, state, params, lr):
+        ops, opt = _ops(params), state.options
+        c = lambda v: ops.cast(v, params)  # noqa: E731
+        alpha = opt["alpha"]
+        grad = grads
+        if has_decay:
+            grad = grad + c(opt["weight_decay"]) * params
+        square_avg = state.square_avg * c(alpha) + c(1 - alpha) * grad * grad
+        grad_avg = state.grad_avg
+        if centered:
+            grad_avg = ops.lerp(grad_avg, grad, 1 - alpha)
+            avg = ops.sqrt(square_avg + -1 * grad_avg * grad_avg)
+        else:
+            avg = ops.sqrt(square_avg)
+        avg = avg + c(opt["eps"])
+        buf = state.momentum_buffer
+        if has_momentum:
+            buf = buf * c(opt["momentum"]) + grad / avg
+            moved = params + c(-lr) * buf
+            if partial:
+                moved = ops.where(opt["use_momentum"], moved, params + c(-lr) * grad / avg)
+            params = moved
+        else:
+            params = params + c(-lr) * grad / avg
+        return params, RMSpropState(state.step + 1, square_avg, grad_avg, buf, opt)
+
+    return Optimizer("rmsprop", init, update)
+
+
+class AdagradState(NamedTuple):
+    step: int
+    sum: Any
+    options: dict
+
+
+def adagrad(lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10) -> Optimizer:
+    """torch.optim.Adagrad: ``lr / (1 + (step - 1) * lr_decay)`` over the root of the summed squares."""
+    o = _options("adagrad", dict(lr_decay=lr_decay, weight_decay=weight_decay,
+                                 initial_accumulator_value=initial_accumulator_value, eps=eps))  # fmt: skip
+    has_decay = _nonzero(o["weight_decay"])
+
+    def init(params):
+        options = _bind(o, params)
+        ops = _ops(params)
+        return AdagradState(0, ops.full_like(params, ops.cast(options["initial_accumulator_value"], params)), options)
+
+    def update(grads, state, params, lr):
+        ops, opt = _ops(params), state.options
+        c = lambda v: ops.cast(v, params)  # noqa: E731
+        step = state.step + 1
+        grad = grads
+        if has_decay:
+            grad = grad + c(opt["weight_decay"]) * params
+        clr = lr / (1 + (float(step) - 1) * opt["lr_decay"])
+        state_sum = state.sum + 1 * grad * grad
+        std = ops.sqrt(state_sum) + c(opt["eps"])
+        params = params + c(-clr) * grad / std
+        return params, AdagradState(step, state_sum, opt)
+
+    return Optimizer("adagrad", init, update)
+
+
+class NAdamState(NamedTuple):
+    step: int
+    exp_avg: Any
+    exp_avg_sq: Any
+    mu_product: Any  # float, or (B, 1) float64 per run; always a float32 value (see nadam)
+    options: dict
+
+
+def nadam(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3, decoupled_weight_decay=False) -> Optimizer:
+    """torch.optim.NAdam.
+
+    torch keeps the running product of the momentum coefficients (``mu_product``) in a tensor of
+    the default dtype, float32, whatever the parameters' dtype: it is rounded to float32 after
+    every multiplication here too, or float64 trajectories would drift from torch's by ~1e-8.
+    """
+    o = _options("nadam", dict(betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
+                               decoupled_weight_decay=decoupled_weight_decay))  # fmt: skip
+    decoupled = o.pop("decoupled_weight_decay")
+    has_decay = _nonzero(o["weight_decay"])
+
+    def init(params):
+        zeros = _ops(params).zeros_like(params)
+        return NAdamState(0, zeros, zeros, 1.0, _bind(o, params))
+
+    def update(grads, state, params, lr):
+        ops, opt = _ops(params), state.options
+        c = lambda v: ops.cast(v, params)  # noqa: E731
+        beta1, beta2, momentum_decay = opt["beta1"], opt["beta2"], opt["momentum_decay"]
+        step = float(state.step + 1)
+        bias_correction2 = 1 - beta2**step
+        grad = grads
+        if has_decay:
+            if decoupled:
+                params = params * c(1 - lr * opt["weight_decay"])
+            else:
+                grad = grad + c(opt["weight_decay"]) * params
+        mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+        mu_product = _round_f32(state.mu_product * _round_f32(mu, ops), ops)  # float32 maths, exact in float64
+        exp_avg = ops.lerp(state.exp_avg, grad, 1 - beta1)
+        exp_avg_sq = state.exp_avg_sq * c(beta2) + c(1 - beta2) * grad * grad
+        denom = ops.sqrt(exp_avg_sq / c(bias_correction2))
+        mu_product_next = mu_product * mu_next
+        denom = denom + c(opt["eps"])
+        params = params + c(-lr * (1.0 - mu) / (1.0 - mu_product)) * grad / denom
+        params = params + c((-lr * mu_next) / (1.0 - mu_product_next)) * exp_avg / denom
+        return params, NAdamState(int(step), exp_avg, exp_avg_sq, mu_product, opt)
+
+    return Optimizer("nadam", init, update)
+
+
+class RAdamState(NamedTuple):
+    step: int
+    exp_avg: Any
+    exp_avg_sq: Any
+    options: dict
+
+
+def radam(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False) -> Optimizer:
+    """torch.optim.RAdam: the adaptive step only once the variance is tractable (rho_t > 5).
+
+    torch divides ``bias_correction2 ** 0.5`` (a float) by a tensor, which torch evaluates as
+    ``tensor.reciprocal() * float``; so does this implementation.
+    """
+    o = _options("radam", dict(betas=betas, eps=eps, weight_decay=weight_decay,
+                               decoupled_weight_decay=decoupled_weight_decay))  # fmt: skip
+    decoupled = o.pop("decoupled_weight_decay")
+    has_decay = _nonzero(o["weight_decay"])
+
+    def init(params):
+        zeros = _ops(params).zeros_like(params)
+        return RAdamState(0, zeros, zeros, _bind(o, params))
+
+    def update(grads, state, params, lr):
+        ops, opt = _ops(params), state.options
+        c = lambda v: ops.cast(v, params)  # noqa: E731
+        beta1, beta2 = opt["beta1"], opt["beta2"]
+        step = float(state.step + 1)
+        grad = grads
+        if has_decay:
+            if decoupled:
+                params = params * c(1 - lr * opt["weight_decay"])
+            else:
+                grad = grad + c(opt["weight_decay"]) * params
+        exp_avg = ops.lerp(state.exp_avg, grad, 1 - beta1)
+        exp_avg_sq = state.exp_avg_sq * c(beta2) + c(1 - beta2) * grad * grad
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        bias_corrected_exp_avg = exp_avg / c(bias_correction1)
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
+        if isinstance(rho_t, float):
+            if rho_t > 5.0:
+                rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+                adaptive_lr = (1.0 / (ops.sqrt(exp_avg_sq) + c(opt["eps"]))) * c(bias_correction2**0.5)
+                params = params + -1.0 * (bias_corrected_exp_avg * c(lr) * adaptive_lr * rect)
+            else:
+                params = params + -1.0 * (bias_corrected_exp_avg * c(lr))
+        else:  # per-run beta2: some runs may rectify and others not yet
+            tractable = rho_t > 5.0
+            ratio = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+            rect = ops.where(tractable, ratio, 1.0) ** 0.5
+            adaptive_lr = (1.0 / (ops.sqrt(exp_avg_sq) + c(opt["eps"]))) * c(bias_correction2**0.5)
+            rectified = params + -1.0 * (bias_corrected_exp_avg * c(lr) * adaptive_lr * c(rect))
+            params = ops.where(tractable, rectified, params + -1.0 * (bias_corrected_exp_avg * c(lr)))
+        return params, RAdamState(int(step), exp_avg, exp_avg_sq, opt)
+
+    return Optimizer("radam", init, update)
+
+
+class AdadeltaState(NamedTuple):
+    step: int
+    square_avg: Any
+    acc_delta: Any
+    options: dict
+
+
+def adadelta(rho=0.9, eps=1e-6, weight_decay=0.0) -> Optimizer:
+    """torch.optim.Adadelta (torch's default lr is 1.0; here the lr is the run's, as always)."""
+    o = _options("adadelta", dict(rho=rho, eps=eps, weight_decay=weight_decay))
+    has_decay = _nonzero(o["weight_decay"])
+
+    def init(params):
+        zeros = _ops(params).zeros_like(params)
+        return AdadeltaState(0, zeros, zeros, _bind(o, params))
+
+    def update(grads, state, params, lr):
+        ops, opt = _ops(params), state.options
+        c = lambda v: ops.cast(v, params)  # noqa: E731
+        rho, eps = opt["rho"], opt["eps"]
+        grad = grads
+        if has_decay:
+            grad = grad + c(opt["weight_decay"]) * params
+        square_avg = state.square_avg * c(rho) + c(1 - rho) * grad * grad
+        std = ops.sqrt(square_avg + c(eps))
+        delta = ops.sqrt(state.acc_delta + c(eps)) / std * grad
+        acc_delta = state.acc_delta * c(rho) + c(1 - rho) * delta * delta
+        params = params + c(-lr) * delta
+        return params, AdadeltaState(state.step + 1, square_avg, acc_delta, opt)
+
+    return Optimizer("adadelta", init, update)
+
+
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
+    "sgd": sgd, "adam": adam, "adamw": adamw, "rmsprop": rmsprop, "adagrad": adagrad, "nadam": nadam,
+    "radam": radam, "adadelta": adadelta,
+}  # fmt: skip
 
 
 def get_optimizer(name: str, **options) -> Optimizer:
+    """The optimizer ``name`` with ``options`` (validated now, with one-line GdrunErrors).
+    An option given as None takes its default."""
     if name not in OPTIMIZERS:
         raise unknown_name("optimizer", name, OPTIMIZERS)
-    return OPTIMIZERS[name](**options)
+    defaults = OPTIMIZER_OPTIONS[name]
+    for key in options:
+        if key not in defaults:
+            names = sorted(defaults)
+            raise GdrunError(f"unknown option '{key}' for optimizer '{name}'{closest(key, names)}; "
+                             f"options: {', '.join(names)}")  # fmt: skip
+    return OPTIMIZERS[name](**{k: v for k, v in options.items() if v is not None})
+
+
+# -------------------------------------------------------------------------------------------- clipping
+
+
+def _bound(value, grads):
+    """A clipping threshold (float, or per-run array (B, 1)) usable with ``grads``."""
+    if isinstance(value, np.ndarray) and _is_torch(grads):
+        return _ops(grads).bind(value, grads).to(grads.dtype)
+    return _ops(grads).cast(value, grads)
+
+
+def clip_by_norm(grads, max_norm):
+    """torch.nn.utils.clip_grad_norm_ for each run: its row's 2-norm ``total`` scales the row by
+    ``min(max_norm / (total + 1e-6), 1)``. ``max_norm`` is a float or one per run (B, 1)."""
+    max_norm = _bound(max_norm, grads)
+    if _is_torch(grads):
+        import torch
+
+        total = torch.linalg.vector_norm(grads, 2, dim=1, keepdim=True)
+        return grads * torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    total = np.sqrt(np.sum(grads * grads, axis=1, keepdims=True))
+    return grads * np.minimum(max_norm / (total + 1e-6), 1.0)
+
+
+def clip_by_value(grads, clip_value):
+    """torch.nn.utils.clip_grad_value_: each component clamped to ``[-clip_value, clip_value]``."""
+    clip_value = _bound(clip_value, grads)
+    if _is_torch(grads):
+        import torch
+
+        return torch.clamp(grads, min=-clip_value, max=clip_value)
+    return np.minimum(np.maximum(grads, -clip_value), clip_value)
+
+
+CLIP_MODES = ("norm", "value")
+
+
+def get_clip(mode: str, value) -> Callable[[Any], Any]:
+    """``grads -> clipped grads`` for the engine: mode ``norm`` (clip_grad_norm_, ``value`` is the
+    max norm) or ``value`` (clip_grad_value_); ``value`` > 0, a float or one per run (B, 1)."""
+    if mode not in CLIP_MODES:
+        raise unknown_name("clip mode", mode, CLIP_MODES)
+    option = "max_norm" if mode == "norm" else "clip_value"
+    bound = _number("gradient clipping", option, value, (lambda v: v > 0, "must be > 0"))
+    if mode == "norm":
+        return lambda grads: clip_by_norm(grads, bound)
+    return lambda grads: clip_by_value(grads, bound)

@@ -1,7 +1,7 @@
-"""One run, end to end: validated config -> objective, optimizer, backend -> engine -> run dir.
+"""One run, end to end: validated config -> problem, optimizer, backend -> engine -> run dir.
 
-Everything that can be wrong with the input is checked before the run directory is created, so
-bad input never leaves a half-written directory behind.
+Everything that can be wrong with the input is checked in :func:`prepare`, before the run
+directory is created, so bad input never leaves a half-written directory behind.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ import time
 import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from . import __version__, engine
 from .config import Config, to_yaml
 from .errors import STATUS_EXIT_CODES, GdrunError, closest
-from .functions import ResolvedFunction, resolve
 from .optim import get_optimizer
 from .runs import (
     CONFIG_FILE, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsWriter, create_run_dir, git_commit,
@@ -36,54 +35,82 @@ class Output:
     mode: str = "table"  # "table", "quiet" or "json"
     console: Any = None  # a rich Console; None: stdout
     command: tuple[str, ...] = ()  # the command line, recorded in the summary
+    warn: Callable[[str], None] | None = None  # where warnings about the input go (stderr)
 
 
 @dataclass(frozen=True)
 class Prepared:
     """A config with everything resolved: ready to run, nothing written yet."""
 
-    config: Config
-    function: ResolvedFunction
+    config: Config  # fully resolved: what config.yaml records
     backend: Any
+    names: tuple[str, ...]  # the variables the optimizer moves
     init: np.ndarray  # (n,)
-    value_and_grad: Any  # X (B, n) -> (f (B,), G (B, n)) on the backend
+    problem: Any  # the engine's problem on this backend
+    optimizer: Any
+    label: str  # the function or model, for titles
+    formula: str
+    function: Any = None  # functions.ResolvedFunction when minimizing
+    fit: Any = None  # fit.Fit when fitting
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return 1 if self.fit is None else self.fit.n_batches()
 
 
-def prepare(config: Config) -> Prepared:
-    """Resolve the function, backend and init point, or raise a one-line GdrunError."""
-    function = resolve(config.function, config.dim)
-    names = function.variables
-    if config.init_range is not None and config.seed is None:
-        config = replace(config, seed=int(np.random.SeedSequence().entropy % (2**31)))
-    init = initial_point(config, function)
-    get_optimizer(config.optimizer)
+def prepare(config: Config, base: Path | None = None, warn: Callable[[str], None] | None = None) -> Prepared:
+    """Resolve the problem, backend, optimizer and init point, or raise a one-line GdrunError.
+
+    ``base`` is the folder relative data paths may also be found in (the config file's).
+    """
     from .backends import get_backend
 
-    backend = get_backend(config.backend, config.device, config.dtype)
-    dim = len(names) if function.builtin is not None and function.builtin.fixed_dim is None else config.dim
-    name = config.name or function.name
+    if config.init_range is not None and config.seed is None:
+        config = replace(config, seed=int(np.random.SeedSequence().entropy % (2**31)))
+    optimizer = get_optimizer(config.optimizer)
+    if config.fit is not None:
+        from .fit import resolve_fit
+
+        fit = resolve_fit(config.fit, config.seed, base, config.init, warn)
+        names, default = fit.params, [0.0] * len(fit.params)
+        init = initial_point(config, names, default, allowed_extra=tuple(fit.frozen))
+        backend = get_backend(config.backend, config.device, config.dtype)
+        problem = fit.problem(backend, config.seed)
+        label, formula, function = fit.spec.model, fit.formula, None
+        config = replace(config, name=config.name or "fit")
+    else:
+        from .functions import resolve
+
+        fit = None
+        function = resolve(config.function, config.dim)
+        names = function.variables
+        init = initial_point(config, names, function.default_init())
+        backend = get_backend(config.backend, config.device, config.dtype)
+        problem = engine.FullBatch(backend.value_and_grad_fn(function.objective))
+        label, formula = config.function, function.objective.formula
+        free_dim = function.builtin is not None and function.builtin.fixed_dim is None
+        config = replace(config, name=config.name or function.name, dim=len(names) if free_dim else config.dim)
     if config.init_range is None:  # record the start point itself, so config.yaml says where it began
-        config = replace(config, init={k: float(v) for k, v in zip(names, init)})
-    config = replace(config, dim=dim, name=name)
-    return Prepared(config, function, backend, init, backend.value_and_grad_fn(function.objective))
+        recorded = {k: float(v) for k, v in zip(names, init)}
+        config = replace(config, init={**(fit.frozen if fit else {}), **recorded})
+    return Prepared(config, backend, names, init, problem, optimizer, label, formula, function, fit)
 
 
-def initial_point(config: Config, function: ResolvedFunction) -> np.ndarray:
-    names = function.variables
+def initial_point(config: Config, names: tuple[str, ...], default: list[float], allowed_extra: tuple[str, ...] = ()) -> np.ndarray:
     n = len(names)
     if config.init_range is not None:
         low, high = config.init_range
         return np.random.default_rng(config.seed).uniform(low, high, size=n)
     init = config.init
     if init is None:
-        return np.array(function.default_init(), dtype=float)
+        return np.array(default, dtype=float)
     if isinstance(init, float):
         return np.full(n, init)
     if isinstance(init, list):
         if len(init) != n:
-            raise GdrunError(f"init has {len(init)} value(s) but the function has {n} variable(s): {', '.join(names)}")
+            raise GdrunError(f"init has {len(init)} value(s) but there are {n} variable(s): {', '.join(names)}")
         return np.array(init, dtype=float)
-    unknown = [k for k in init if k not in names]
+    unknown = [k for k in init if k not in names and k not in allowed_extra]
     if unknown:
         raise GdrunError(f"init names '{unknown[0]}', which is not a variable{closest(unknown[0], names)}; variables: {', '.join(names)}")
     missing = [k for k in names if k not in init]
@@ -92,32 +119,40 @@ def initial_point(config: Config, function: ResolvedFunction) -> np.ndarray:
     return np.array([init[k] for k in names], dtype=float)
 
 
-def execute(config: Config, runs_dir: str | Path = "runs", output: Output = Output()) -> tuple[dict, int]:
+def execute(config: Config, runs_dir: str | Path = "runs", output: Output = Output(), base: Path | None = None) -> tuple[dict, int]:
     """Run ``config``, write its run directory, print as ``output`` asks; return (summary, exit code)."""
     from rich.console import Console
 
     from .display import RunDisplay, summary_panel
 
-    prepared = prepare(config)
-    config, function, backend = prepared.config, prepared.function, prepared.backend
+    prepared = prepare(config, base, output.warn)
+    config, backend, names, fit = prepared.config, prepared.backend, prepared.names, prepared.fit
     console = output.console or Console()
-    names = function.variables
+    predictions_before = _predictions(fit, prepared.init)
+    if output.mode == "table" and predictions_before:
+        for at, value in zip(*predictions_before):
+            console.print(f"predict (before training) {_point(at)} -> {value:.6g}", highlight=False)
+
     run_dir = create_run_dir(runs_dir, config.name)
     (run_dir / CONFIG_FILE).write_text(to_yaml(config))
-    summary = _summary_start(config, function, backend, prepared.init, run_dir, output.command)
+    summary = _summary_start(prepared, run_dir, output.command)
     write_json_atomic(run_dir / SUMMARY_FILE, summary)
 
-    metrics = MetricsWriter(run_dir / METRICS_FILE, names)
-    display = RunDisplay(console, names, config.epochs, config.every) if output.mode == "table" else None
+    epoch_column = fit is not None
+    metrics = MetricsWriter(run_dir / METRICS_FILE, names, epochs=epoch_column)
+    display = None
+    if output.mode == "table":
+        display = RunDisplay(console, names, config.epochs, config.every, epoch_rows=epoch_column,
+                             updates=prepared.batches_per_epoch > 1)  # fmt: skip
     observers = (metrics,) + ((display,) if display else ())
     crash: BaseException | None = None
     outcome = None
+    started = time.perf_counter()
     try:
         x0 = backend.asarray(prepared.init[None, :])
-        lr = backend.asarray([[config.lr]])
         stop = engine.StopRule(config.stop.grad_norm_below, config.stop.value_below, config.stop.diverge_above)
         with engine.Interrupt() as interrupt, display or contextlib.nullcontext():
-            outcome = engine.run(prepared.value_and_grad, x0, get_optimizer(config.optimizer), lr, config.epochs,
+            outcome = engine.run(prepared.problem, x0, prepared.optimizer, np.array([[config.lr]]), config.epochs,
                                  backend, stop, observers, interrupt, names)  # fmt: skip
     except KeyboardInterrupt as exc:  # a second Ctrl-C: stop hard, but still say so on disk
         crash = exc
@@ -128,12 +163,11 @@ def execute(config: Config, runs_dir: str | Path = "runs", output: Output = Outp
     if display is not None:
         display.finish()
 
-    summary.update(_summary_end(outcome, crash, names, started=summary["_started"]))
+    summary.update(_summary_end(prepared, outcome, crash, time.perf_counter() - started))
     if outcome is not None and outcome.error is not None:
         crash = outcome.error
     if crash is not None and not isinstance(crash, KeyboardInterrupt):
         (run_dir / ERROR_FILE).write_text("".join(traceback.format_exception(crash)))
-    summary.pop("_started")
     write_json_atomic(run_dir / SUMMARY_FILE, summary)
     if output.mode == "json":
         import json
@@ -144,8 +178,17 @@ def execute(config: Config, runs_dir: str | Path = "runs", output: Output = Outp
     return summary, STATUS_EXIT_CODES[summary["status"]]
 
 
-def _summary_start(config: Config, function: ResolvedFunction, backend, init: np.ndarray, run_dir: Path,
-                   command: tuple[str, ...]) -> dict:
+def _point(at: dict[str, float]) -> str:
+    return ", ".join(f"{k} = {v:g}" for k, v in at.items())
+
+
+def _predictions(fit, params: np.ndarray):
+    if fit is None or fit.spec.predict is None:
+        return None
+    return fit.predict({**fit.frozen, **dict(zip(fit.params, params.tolist()))}, fit.spec.predict)
+
+
+def _summary_start(prepared: Prepared, run_dir: Path, command: tuple[str, ...]) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     def installed(package: str) -> str | None:
@@ -154,64 +197,89 @@ def _summary_start(config: Config, function: ResolvedFunction, backend, init: np
         except PackageNotFoundError:
             return None
 
-    minima = None
-    if function.builtin is not None:
-        minima = [
-            {"point": list(m.point), "value": m.value} for m in function.builtin.minima(len(function.variables))
-        ]
-    return {
+    config, backend, names, fit = prepared.config, prepared.backend, prepared.names, prepared.fit
+    start = {k: json_number(v) for k, v in zip(names, prepared.init)}
+    summary: dict[str, Any] = {
         "status": "running",
         "reason": "the run has started and not finished (a run killed hard stays in this state)",
         "name": config.name,
-        "function": config.function,
-        "formula": function.objective.formula,
-        "known_minima": minima,
-        "iterations": 0,
-        "params": {k: json_number(v) for k, v in zip(function.variables, init)},
-        "value": None,
-        "grad_norm": None,
-        "init": {k: json_number(v) for k, v in zip(function.variables, init)},
-        "optimizer": config.optimizer,
-        "lr": config.lr,
-        "epochs": config.epochs,
-        "backend": backend.name,
-        "device": backend.device,
-        "dtype": config.dtype,
-        "seed": config.seed,
-        "wall_time_s": 0.0,
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "finished_at": None,
-        "versions": {
-            "gdrun": __version__,
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "torch": installed("torch"),
-            "sympy": installed("sympy"),
-            **backend.versions(),
-        },
-        "command": shlex.join(command or ["gdrun", *sys.argv[1:]]),
-        "cwd": str(Path.cwd()),
-        "git_commit": git_commit(),
-        "run_dir": str(run_dir),
-        "_started": time.perf_counter(),
+        "kind": "fit" if fit is not None else "minimize",
+        "function": prepared.label,
+        "formula": prepared.formula,
     }
+    if prepared.function is not None and prepared.function.builtin is not None:
+        summary["known_minima"] = [
+            {"point": list(m.point), "value": m.value} for m in prepared.function.builtin.minima(len(names))
+        ]
+    if fit is not None:
+        summary.update(
+            model=fit.formula, inputs=list(fit.inputs), target=fit.spec.target, loss=fit.spec.loss,
+            data_points=fit.n_points, batch_size=fit.spec.batch_size, batches_per_epoch=fit.n_batches(),
+            frozen=dict(fit.frozen),
+        )  # fmt: skip
+    summary.update(
+        {
+            "iterations": 0,
+            "updates": 0,
+            "params": fit.all_params(start) if fit else start,
+            "value": None,
+            "grad_norm": None,
+            "init": start,
+            "optimizer": config.optimizer,
+            "lr": config.lr,
+            "epochs": config.epochs,
+            "backend": backend.name,
+            "device": backend.device,
+            "dtype": config.dtype,
+            "seed": config.seed,
+            "wall_time_s": 0.0,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "finished_at": None,
+            "versions": {
+                "gdrun": __version__,
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "torch": installed("torch"),
+                "sympy": installed("sympy"),
+                **backend.versions(),
+            },
+            "command": shlex.join(command or ["gdrun", *sys.argv[1:]]),
+            "cwd": str(Path.cwd()),
+            "git_commit": git_commit(),
+            "run_dir": str(run_dir),
+        }
+    )
+    return summary
 
 
-def _summary_end(outcome, crash, names, started: float) -> dict:
-    wall = time.perf_counter() - started
+def _summary_end(prepared: Prepared, outcome, crash, wall: float) -> dict:
+    finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if outcome is None:  # the engine itself did not return: a crash or a hard interrupt
         status = "interrupted" if isinstance(crash, KeyboardInterrupt) else "failed"
         reason = "interrupted twice (Ctrl-C Ctrl-C)" if status == "interrupted" else f"{type(crash).__name__}: {crash}"
-        return {"status": status, "reason": reason, "wall_time_s": wall, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    end = {
+        return {"status": status, "reason": reason, "wall_time_s": wall, "finished_at": finished}
+    end: dict[str, Any] = {
         "status": outcome.status[0],
         "reason": outcome.reason[0],
         "iterations": int(outcome.iterations[0]),
+        "updates": int(outcome.updates[0]),
         "wall_time_s": outcome.wall_time_s,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "finished_at": finished,
     }
     if outcome.seen[0]:  # at least one row was computed
-        end["params"] = {k: json_number(v) for k, v in zip(names, outcome.x[0])}
+        fit = prepared.fit
+        params = dict(zip(prepared.names, outcome.x[0].tolist()))
+        trained = {k: json_number(v) for k, v in params.items()}
+        end["params"] = fit.all_params(trained) if fit else trained
         end["value"] = json_number(outcome.value[0])
         end["grad_norm"] = json_number(outcome.grad_norm[0])
+        if fit is not None:
+            end["r2"] = json_number(fit.r2({**fit.frozen, **params}))
+            if fit.spec.predict is not None:
+                before = _predictions(fit, prepared.init)
+                after = _predictions(fit, outcome.x[0])
+                end["predictions"] = [
+                    {"at": at, "before": json_number(b), "after": json_number(a)}
+                    for at, b, a in zip(before[0], before[1], after[1])
+                ]
     return end

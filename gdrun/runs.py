@@ -83,11 +83,13 @@ def json_number(value: float) -> float | str:
 class MetricsWriter:
     """Streams one run's rows to metrics.csv as blocks arrive (an observer of the engine)."""
 
-    def __init__(self, path: Path, names: tuple[str, ...], member: int = 0):
+    def __init__(self, path: Path, names: tuple[str, ...], member: int = 0, epochs: bool = False):
         self.file = open(path, "w", newline="")
         self.member = member
-        self.width = len(names) + 2  # the formatted columns after step: variables, value, grad_norm
-        self.file.write(",".join(["step", *names, "value", "grad_norm", "lr"]) + "\n")
+        self.epochs = epochs  # fits: an epoch column, and step counts the optimizer's updates
+        self.width = len(names) + 2  # the formatted columns after the counters: variables, value, grad_norm
+        counters = ["epoch", "step"] if epochs else ["step"]
+        self.file.write(",".join([*counters, *names, "value", "grad_norm", "lr"]) + "\n")
         self.file.flush()
 
     def on_block(self, block: Block) -> None:
@@ -96,15 +98,16 @@ class MetricsWriter:
             return
         b = self.member
         lr = block.lr[: last + 1, b]
-        columns = [block.steps[: last + 1], block.x[: last + 1, b], block.value[: last + 1, b],
-                   block.grad_norm[: last + 1, b]]  # fmt: skip
+        counters = [block.steps[: last + 1], block.updates[: last + 1]] if self.epochs else [block.steps[: last + 1]]
+        columns = [*counters, block.x[: last + 1, b], block.value[: last + 1, b], block.grad_norm[: last + 1, b]]
+        ints = "%d," * len(counters)
         # %r writes the shortest decimal that reads back exactly; formatting floats is most of the
         # cost of this file, so a learning rate that is constant over the block is formatted once.
         cells = ",".join(["%r"] * self.width)
         if (lr == lr[0]).all():
-            row_format = f"%d,{cells},{float(lr[0])!r}\n"
+            row_format = f"{ints}{cells},{float(lr[0])!r}\n"
         else:
-            row_format, columns = f"%d,{cells},%r\n", columns + [lr]
+            row_format, columns = f"{ints}{cells},%r\n", columns + [lr]
         rows = np.column_stack(columns).tolist()
         self.file.write("".join([row_format % tuple(r) for r in rows]))
         self.file.flush()

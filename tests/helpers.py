@@ -6,7 +6,6 @@ import numpy as np
 
 from gdrun import engine
 from gdrun.config import validate
-from gdrun.optim import get_optimizer
 from gdrun.runner import prepare
 
 
@@ -28,6 +27,24 @@ class Collect:
         return np.concatenate(rows)
 
 
+def run_config(raw: dict, starts=None, lrs=None, **engine_options):
+    """Run a raw config dict through prepare + engine; ``starts`` (B, n) and ``lrs`` (B,) make a
+    batch. Returns (outcome, Collect, prepared)."""
+    prepared = prepare(validate(raw))
+    be = prepared.backend
+    x0 = np.asarray(starts, dtype=float) if starts is not None else prepared.init[None, :]
+    lr = np.broadcast_to(np.reshape(np.asarray(raw.get("lr", 0.01) if lrs is None else lrs, dtype=float), (-1, 1)),
+                         (len(x0), 1))  # fmt: skip
+    stop = prepared.config.stop
+    collect = Collect()
+    outcome = engine.run(
+        prepared.problem, be.asarray(x0), prepared.optimizer, lr, prepared.config.epochs, be,
+        engine.StopRule(stop.grad_norm_below, stop.value_below, stop.diverge_above), (collect,),
+        names=prepared.names, **engine_options,
+    )  # fmt: skip
+    return outcome, collect, prepared
+
+
 def trajectory(function: str, backend: str = "numpy", lr=0.1, epochs: int = 10, init=None, dtype="float64", **extra):
     """Run one config (or a batch, when ``lr``/``init`` are lists of several) and return
     (outcome, Collect). ``init`` may be a list of start points for a batch."""
@@ -35,18 +52,8 @@ def trajectory(function: str, backend: str = "numpy", lr=0.1, epochs: int = 10, 
            "dtype": dtype, **extra}  # fmt: skip
     starts = None
     if init is not None and np.ndim(init) == 2:
-        starts = np.asarray(init, dtype=float)
+        starts = init
     elif init is not None:
         raw["init"] = init
-    prepared = prepare(validate(raw))
-    be = prepared.backend
-    x0 = starts if starts is not None else prepared.init[None, :]
-    lrs = np.broadcast_to(np.reshape(np.asarray(lr, dtype=float), (-1, 1)), (len(x0), 1))
-    collect = Collect()
-    outcome = engine.run(
-        prepared.value_and_grad, be.asarray(x0), get_optimizer("sgd"), be.asarray(lrs),
-        epochs, be, engine.StopRule(prepared.config.stop.grad_norm_below, prepared.config.stop.value_below,
-                                    prepared.config.stop.diverge_above),
-        (collect,), names=prepared.function.variables,
-    )  # fmt: skip
+    outcome, collect, _ = run_config(raw, starts=starts, lrs=None if np.isscalar(lr) else lr)
     return outcome, collect
