@@ -541,7 +541,8 @@ class FitProblem:
             d = loss.derivative(r, delta)
             G = np.empty_like(X)
             for i in range(len(params)):
-                G[:, i] = (d * outs[1 + i]).mean(1)
+                dm = outs[1 + i]  # d model / d param i: an array, or a constant (a plain offset's 1)
+                G[:, i] = (d * dm).mean(1) if isinstance(dm, np.ndarray) else d.mean(1) * dm
             return value, G
 
         return evaluate
