@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -191,8 +191,9 @@ def load_data(spec: Any, seed: int | None, base: Path | None = None) -> dict[str
 
     * ``"points.csv"`` or ``{csv: points.csv, columns: {x: time, y: value}}``: a CSV with a header;
     * ``{x: [1, 2, 3], y: [2, 4, 6]}``: inline lists;
-    * ``{x: "range(-400, 400) / 400", y: "2*x**2 - 4*x + 3", noise: {std: 0.1, target: y}}``:
-      generated from grid expressions (``linspace``, ``arange``, ``range``) and earlier columns.
+    * ``{x: "range(-400, 400) / 400", y: "2*x**2 - 4*x + 3"}``:
+      generated from grid expressions (``linspace``, ``arange``, ``range``) and earlier columns;
+      ``noise: {std: 0.1, column: y, seed: 0}`` adds seeded Gaussian noise to a column (default y).
     """
     if isinstance(spec, (str, Path)):
         spec = {"csv": str(spec)}
@@ -307,11 +308,27 @@ def _add_noise(columns: dict[str, np.ndarray], noise: Any, seed: int | None) -> 
     columns[column] = columns[column] + rng.normal(0.0, float(std), size=len(columns[column]))
 
 
+def locate(path: Any, base: Path | None) -> Path:
+    """A data file as given, or else next to the config file (``base``), made absolute."""
+    file = Path(str(path))
+    if base is not None and not file.is_absolute() and not file.exists() and (base / file).exists():
+        file = base / file
+    return file.resolve() if file.exists() else file
+
+
+def with_located_data(spec: FitSpec, base: Path | None) -> FitSpec:
+    """The spec with its CSV path made absolute, so a run's config.yaml re-runs from anywhere."""
+    data = spec.data
+    if isinstance(data, (str, Path)):
+        return replace(spec, data=str(locate(data, base)))
+    if isinstance(data, dict) and "csv" in data:
+        return replace(spec, data={**data, "csv": str(locate(data["csv"], base))})
+    return spec
+
+
 def read_csv(path: Any, columns: Any, base: Path | None) -> dict[str, np.ndarray]:
     """Read numeric columns from a CSV file with a header row; ``columns`` maps names to headers."""
-    file = Path(str(path))
-    if base is not None and not file.is_absolute() and not file.exists():
-        file = base / file
+    file = locate(path, base)
     try:
         with open(file, newline="") as f:
             rows = list(csv.reader(f))
@@ -464,7 +481,9 @@ def resolve_fit(spec: FitSpec, seed: int | None, base: Path | None = None, init:
     if spec.batch_size != "full" and spec.drop_last and spec.batch_size > len(data[spec.target]):
         raise GdrunError(f"batch_size {spec.batch_size} with drop_last leaves no batch for {len(data[spec.target])} points")
     if warn is not None and len(trainable) > len(data[spec.target]):
-        warn(f"{len(trainable)} parameters but only {len(data[spec.target])} data points: the fit cannot pin them all down")
+        points = len(data[spec.target])
+        warn(f"{len(trainable)} parameters but only {points} data point{'s' if points != 1 else ''}: "
+             "the fit cannot pin them all down")  # fmt: skip
     frozen = _frozen_values(spec.freeze, init)
     return Fit(spec, model, data, inputs, trainable, frozen)
 
@@ -512,7 +531,7 @@ class FitProblem:
             order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
             self.epoch_columns = {k: self._take(v, order) for k, v in self.columns.items()}
         size = self.batch_size
-        stops = range(size, self.n + (0 if spec.drop_last else size), size)
+        stops = range(size, self.n + (1 if spec.drop_last else size), size)
         return [slice(stop - size, min(stop, self.n)) for stop in stops]
 
     def batch_value_and_grad(self, X, batch: slice):

@@ -69,8 +69,9 @@ def prepare(config: Config, base: Path | None = None, warn: Callable[[str], None
         config = replace(config, seed=int(np.random.SeedSequence().entropy % (2**31)))
     optimizer = get_optimizer(config.optimizer)
     if config.fit is not None:
-        from .fit import resolve_fit
+        from .fit import resolve_fit, with_located_data
 
+        config = replace(config, fit=with_located_data(config.fit, base))
         fit = resolve_fit(config.fit, config.seed, base, config.init, warn)
         names, default = fit.params, [0.0] * len(fit.params)
         init = initial_point(config, names, default, allowed_extra=tuple(fit.frozen))
