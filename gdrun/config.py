@@ -34,6 +34,10 @@ class Config:
     device: str = "cpu"
     dtype: str = "float64"
     optimizer: str = "sgd"
+    optimizer_options: dict = field(default_factory=dict)  # e.g. {momentum: 0.9}; torch.optim's defaults
+    schedule: Any = None  # e.g. {name: step, step_size: 10, gamma: 0.5}; None: a constant lr
+    clip_norm: float | None = None  # clip each gradient to this 2-norm (torch's clip_grad_norm_)
+    clip_value: float | None = None  # clip each gradient component to [-v, v] (clip_grad_value_)
     lr: float = 0.01
     epochs: int = 100
     init: Any = None  # number, list, or mapping name -> number; None: the function's default init
@@ -50,6 +54,7 @@ class Config:
 
 
 KEYS = tuple(f.name for f in fields(Config))
+NESTED_KEYS = ("stop", "optimizer_options", "schedule", "fit")  # --set stop.grad_norm_below=1e-6 reaches in
 
 
 # ---------------------------------------------------------------------------- value checks
@@ -206,6 +211,9 @@ def validate(raw: dict[str, Any]) -> Config:
         "device": lambda v: _choice("device", v, DEVICES),
         "dtype": lambda v: _choice("dtype", v, DTYPES),
         "optimizer": lambda v: _choice("optimizer", v, tuple(OPTIMIZERS)),
+        "optimizer_options": _optimizer_options,
+        "clip_norm": lambda v: _positive_or_none("clip_norm", v),
+        "clip_value": lambda v: _positive_or_none("clip_value", v),
         "lr": _lr,
         "epochs": lambda v: _integer("epochs", v, 0),
         "init": parse_init,
@@ -219,7 +227,60 @@ def validate(raw: dict[str, Any]) -> Config:
             values[key] = check(values[key])
     if values.get("init") is not None and values.get("init_range") is not None:
         raise GdrunError("give either init or init_range, not both")
-    return Config(**values)
+    if values.get("clip_norm") is not None and values.get("clip_value") is not None:
+        raise GdrunError("give either clip_norm or clip_value, not both")
+    config = Config(**values)
+    build_optimizer(config)  # unknown or invalid options are one-line errors now, not mid-run
+    build_schedule(config)
+    return config
+
+
+def build_optimizer(config: Config):
+    from .optim import get_optimizer
+
+    return get_optimizer(config.optimizer, **config.optimizer_options)
+
+
+def build_schedule(config: Config):
+    """The schedule of ``config``, or None for a constant learning rate."""
+    if config.schedule is None:
+        return None
+    from .schedules import get_schedule
+
+    return get_schedule(config.schedule)
+
+
+def build_clip(config: Config):
+    """``grads -> grads`` clipping of ``config``, or None."""
+    from .optim import get_clip
+
+    if config.clip_norm is not None:
+        return get_clip("norm", config.clip_norm)
+    if config.clip_value is not None:
+        return get_clip("value", config.clip_value)
+    return None
+
+
+def _optimizer_options(value: Any) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise GdrunError(f"optimizer_options must be a mapping such as {{momentum: 0.9}}, got {value!r}")
+    return {str(k): _tuple_lists(v) for k, v in value.items()}
+
+
+def _tuple_lists(value: Any) -> Any:
+    """YAML gives lists; options such as betas are pairs."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _positive_or_none(key: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    number = _number(key, value)
+    if number <= 0:
+        raise GdrunError(f"{key} must be positive, got {value!r}")
+    return number
 
 
 def _lr(value: Any) -> float:
@@ -258,7 +319,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def apply_sets(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
-    """Apply ``key=value`` overrides; ``value`` is read as a YAML scalar, ``stop.key`` reaches in."""
+    """Apply ``key=value`` overrides; ``value`` is read as YAML, ``stop.key`` (and the other
+    nested keys: ``optimizer_options.``, ``schedule.``, ``fit.``) reaches in."""
     import yaml
 
     data = dict(raw)
@@ -271,8 +333,9 @@ def apply_sets(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
             value = text
-        if key.startswith("stop."):
-            data["stop"] = {**(data.get("stop") or {}), key[5:]: value}
+        head, dot, rest = key.partition(".")
+        if dot and head in NESTED_KEYS and rest:
+            data[head] = {**(data.get(head) or {}), rest: value}
         elif key not in KEYS:
             raise GdrunError(f"unknown config key '{key}'{closest(key, KEYS)}")
         else:
@@ -284,6 +347,11 @@ def to_yaml(config: Config) -> str:
     import yaml
 
     data = config.to_dict()
+    data["optimizer_options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in data["optimizer_options"].items()}
+    if data["fit"] is None:
+        del data["fit"]
+    else:
+        del data["function"], data["dim"]
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
 
 

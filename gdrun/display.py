@@ -55,6 +55,22 @@ def make_table(names: tuple[str, ...], rows: list[tuple], header: bool, counters
     return table
 
 
+def plain_rows(names: tuple[str, ...], rows: list[tuple], header: bool, counters: tuple[str, ...],
+               widths: tuple[int, ...], value_title: str = "f") -> str:  # fmt: skip
+    """The rows of :func:`make_table` as plain text (for a pipe or a file)."""
+    counter_widths = [max(len(title), width) for title, width in zip(counters, widths)]
+    k = len(counters)
+    lines = []
+    if header:
+        titles = [*(t.rjust(w) for t, w in zip(counters, counter_widths)),
+                  *(t.rjust(12) for t in (*names, value_title, "|grad|", "lr"))]  # fmt: skip
+        lines.append(" ".join(titles))
+    for row in rows:
+        cells = [*(str(int(c)).rjust(w) for c, w in zip(row[:k], counter_widths)), *(fmt(v).rjust(12) for v in row[k:])]
+        lines.append(" ".join(cells))
+    return "\n".join(lines) + "\n"
+
+
 class RunDisplay:
     """Engine observer that prints every ``every``-th row (and always the first and the last)."""
 
@@ -112,7 +128,12 @@ class RunDisplay:
     def _print(self, rows: list[tuple]) -> None:
         if not rows:
             return
-        self.console.print(make_table(self.names, rows, not self.header_shown, self.counters, self.widths, self.value_title))
+        if self.console.is_terminal:
+            table = make_table(self.names, rows, not self.header_shown, self.counters, self.widths, self.value_title)
+            self.console.print(table)
+        else:  # plain aligned text, never cut to a terminal width that is not there
+            self.console.print(plain_rows(self.names, rows, not self.header_shown, self.counters, self.widths,
+                                          self.value_title), highlight=False, soft_wrap=True, end="")  # fmt: skip
         self.header_shown = True
         self.last_shown = rows[-1][0]
 

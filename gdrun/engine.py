@@ -158,11 +158,13 @@ def run(
     names: tuple[str, ...] | None = None,
     schedule=None,
     clip: Callable[[Any], Any] | None = None,
+    labels: tuple[str, str] = ("step", "value"),
 ) -> Outcome:
     """Run ``epochs`` epochs of ``optimizer`` from ``x0`` (B, n, on the backend).
 
     ``lr`` is the host array (B, 1) of starting learning rates; ``schedule`` (see schedules.py)
-    updates it after every epoch; ``clip`` transforms each gradient before its update.
+    updates it after every epoch; ``clip`` transforms each gradient before its update. ``labels``
+    name a row and its value in the reasons given for a stop (a fit says "epoch" and "loss").
     """
     keep_freed_memory()
     started = time.perf_counter()
@@ -179,7 +181,7 @@ def run(
     lr_now = backend.asarray(lr_host)
     lr_used = lr_host[:, 0]  # the lr of the epoch that produced the current point (row 0: the first)
 
-    tracker = _Tracker(B, n, epochs, stop, names)
+    tracker = _Tracker(B, n, epochs, stop, names, labels)
     X, state = x0, optimizer.init(x0)
     epoch, updates, size = 0, 0, FIRST_BLOCK
     max_rows = max(1, MAX_BLOCK_ELEMENTS // (B * n))
@@ -244,7 +246,8 @@ def _stack_block(backend, xs: list, fs: list, gs: list, lrs: list, B: int, n: in
 class _Tracker:
     """Finds the row at which each run stops and keeps each run's final row."""
 
-    def __init__(self, B: int, n: int, epochs: int, stop: StopRule, names: tuple[str, ...]):
+    def __init__(self, B: int, n: int, epochs: int, stop: StopRule, names: tuple[str, ...], labels: tuple[str, str]):
+        self.row_label, self.value_label = labels
         self.active = np.ones(B, dtype=bool)
         self.epochs = epochs
         self.stop = stop
@@ -293,19 +296,19 @@ class _Tracker:
         stop = self.stop
         if not diverged:
             if stop.grad_norm_below is not None and grad_norm < stop.grad_norm_below:
-                return f"gradient norm {grad_norm:.3g} < {stop.grad_norm_below:g} at step {step}"
-            return f"value {value:.6g} < {stop.value_below:g} at step {step}"
+                return f"gradient norm {grad_norm:.3g} < {stop.grad_norm_below:g} at {self.row_label} {step}"
+            return f"{self.value_label} {value:.6g} < {stop.value_below:g} at {self.row_label} {step}"
         if not np.isfinite(value):
-            return f"the value became {value} at step {step}"
+            return f"the {self.value_label} became {value} at {self.row_label} {step}"
         bad = [i for i, v in enumerate(x) if not np.isfinite(v)]
         if bad:
-            return f"{self.names[bad[0]]} became {x[bad[0]]} at step {step}"
+            return f"{self.names[bad[0]]} became {x[bad[0]]} at {self.row_label} {step}"
         if not np.isfinite(grad_norm):
-            return f"the gradient became non-finite at step {step}"
+            return f"the gradient became non-finite at {self.row_label} {step}"
         if abs(value) > stop.diverge_above:
-            return f"|value| = {abs(value):.3g} exceeded diverge_above = {stop.diverge_above:g} at step {step}"
+            return f"|{self.value_label}| = {abs(value):.3g} exceeded diverge_above = {stop.diverge_above:g} at {self.row_label} {step}"
         i = int(np.argmax(np.abs(x)))
-        return f"|{self.names[i]}| = {abs(x[i]):.3g} exceeded diverge_above = {stop.diverge_above:g} at step {step}"
+        return f"|{self.names[i]}| = {abs(x[i]):.3g} exceeded diverge_above = {stop.diverge_above:g} at {self.row_label} {step}"
 
     def outcome(self, error: BaseException | None, interrupted: bool, wall: float) -> Outcome:
         for b in np.flatnonzero(self.active):
@@ -314,7 +317,7 @@ class _Tracker:
                 self.reason[b] = f"{type(error).__name__}: {error}"
             elif interrupted and self.iterations[b] < self.epochs:
                 self.status[b] = "interrupted"
-                self.reason[b] = f"interrupted at step {self.iterations[b]}"
+                self.reason[b] = f"interrupted at {self.row_label} {self.iterations[b]}"
             else:
                 self.status[b] = "max_epochs"
                 self.reason[b] = f"reached the last epoch ({self.epochs})"

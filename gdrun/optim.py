@@ -1,19 +1,26 @@
 """Optimizers as pairs of pure functions, generic over numpy arrays and torch tensors.
 
 ``init(params) -> state`` and ``update(grads, state, params, lr) -> (new_params, new_state)``,
-with ``params``/``grads`` of shape ``(B, m)`` and ``lr`` of shape ``(B, 1)`` (or a Python float):
-one optimizer step for a whole batch of runs. Nothing passed in is modified.
+with ``params``/``grads`` of shape ``(B, m)`` and ``lr`` of shape ``(B, 1)`` on the same backend
+(or a Python float): one optimizer step for a whole batch of runs. Nothing passed in is modified.
+The state is a NamedTuple: the step count, the optimizer's buffers (B, m), and the options (per-run
+arrays moved to the params' backend by ``init``).
 
 Each optimizer is one implementation of torch.optim's single-tensor reference loop
-(``_single_tensor_*`` in torch/optim/*.py, torch 2.13), with the same operations in the same
-order, so a float64 trajectory matches torch.optim's to rounding (the tests hold it to 1e-10):
+(``_single_tensor_*`` in torch/optim/*.py, torch 2.13): the same operations in the same order,
+written with torch's tensor methods (``ops.add(x, y, alpha)`` for ``x.add_(y, alpha=alpha)``,
+``ops.addcmul``, ``ops.addcdiv``, ``ops.lerp``), so a float64 trajectory matches torch.optim's to
+rounding (the tests hold it to 1e-10):
 
-* ``addcmul(t1, t2, value=v)`` is ``self + v * t1 * t2`` and ``addcdiv`` is ``self + v * t1 / t2``,
-  evaluated left to right; ``add(t, alpha=a)`` is ``self + a * t``;
-* ``lerp(end, w)`` is ``self + w * (end - self)`` for ``|w| < 0.5`` and
-  ``end - (end - self) * (1 - w)`` otherwise (torch's own lerp is used on torch tensors);
+* on torch tensors those are torch's own kernels (on a CPU with FMA, torch fuses ``add(alpha=)``,
+  ``addcmul`` and ``lerp`` into fused multiply-adds), so a torch run is usually bit-identical;
+* on numpy they are ``x + a * y``, ``x + v * t1 * t2``, ``x + v * t1 / t2`` (left to right), and
+  ``lerp`` is ``x + w * (end - x)`` for ``|w| < 0.5``, else ``end - (end - x) * (1 - w)``;
+  numpy has no fused multiply-add, hence an ulp of difference now and then;
 * what torch computes with Python floats (bias corrections, step sizes) is computed with Python
-  floats here when the options are floats, and from float64 arrays when they are per-run arrays.
+  floats here when the options are floats, and from float64 arrays when they are per-run arrays;
+* torch quirks kept: ``float / tensor`` is ``tensor.reciprocal() * float`` (RAdam, clipping);
+  NAdam's ``mu_product`` lives in a float32 tensor (the default dtype) even for float64 params.
 
 Options are Python floats, or arrays of shape ``(B, 1)`` holding one value per run of the batch
 (a sweep over an option); flags (``nesterov``, ``amsgrad``, ...) are plain booleans. The defaults
@@ -26,7 +33,6 @@ module of its type, and the torch functions are fetched the first time one is se
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -48,16 +54,14 @@ def _is_torch(x) -> bool:
 
 
 class _NumpyOps:
-    """What the optimizers need from numpy; :class:`_TorchOps` is the same for torch."""
+    """The operations the optimizers are written in, on numpy arrays; :class:`_TorchOps` is the
+    same on torch tensors. ``add``, ``addcmul``, ``addcdiv`` and ``lerp`` are torch's tensor
+    methods of those names; their ``alpha``/``value``/``weight`` is a float or a per-run array."""
 
     sqrt = staticmethod(np.sqrt)
     maximum = staticmethod(np.maximum)
     where = staticmethod(np.where)
     zeros_like = staticmethod(np.zeros_like)
-
-    @staticmethod
-    def full_like(x, value):
-        return np.zeros_like(x) + value
 
     @staticmethod
     def copy(x):
@@ -68,10 +72,19 @@ class _NumpyOps:
         """``v`` in ``like``'s dtype (Python floats pass through, as torch's scalars do)."""
         return v.astype(like.dtype) if isinstance(v, np.ndarray) and v.dtype != like.dtype else v
 
-    @staticmethod
-    def lerp(start, end, weight):
+    def add(self, x, other, alpha):
+        return x + self.cast(alpha, x) * other
+
+    def addcmul(self, x, t1, t2, value):
+        return x + self.cast(value, x) * t1 * t2
+
+    def addcdiv(self, x, t1, t2, value):
+        return x + self.cast(value, x) * t1 / t2
+
+    def lerp(self, start, end, weight):
         if isinstance(weight, float):
             return start + weight * (end - start) if abs(weight) < 0.5 else end - (end - start) * (1 - weight)
+        weight = self.cast(weight, start)
         return np.where(np.abs(weight) < 0.5, start + weight * (end - start), end - (end - start) * (1 - weight))
 
     @staticmethod
@@ -90,24 +103,42 @@ class _NumpyOps:
 
 
 class _TorchOps:
+    """torch's own kernels, so that a torch run computes what torch.optim does (on a CPU with
+    FMA, torch fuses ``add(alpha=)``, ``addcmul`` and ``lerp`` into fused multiply-adds). A per-run
+    ``alpha``/``value`` (a tensor, which those methods do not take) is folded into the first
+    factor, which torch's kernels multiply first anyway."""
+
     def __init__(self):
         import torch
 
         self.torch = torch
+        self.Tensor = torch.Tensor
         self.sqrt = torch.sqrt
         self.maximum = torch.maximum
         self.where = torch.where
         self.zeros_like = torch.zeros_like
-
-    def full_like(self, x, value):
-        return self.torch.zeros_like(x) + value
 
     @staticmethod
     def copy(x):
         return x.clone()
 
     def cast(self, v, like):
-        return v.to(like.dtype) if isinstance(v, self.torch.Tensor) and v.dtype != like.dtype else v
+        return v.to(like.dtype) if isinstance(v, self.Tensor) and v.dtype != like.dtype else v
+
+    def add(self, x, other, alpha):
+        if isinstance(alpha, self.Tensor):
+            return self.torch.addcmul(x, self.cast(alpha, x), other)
+        return self.torch.add(x, other, alpha=alpha)
+
+    def addcmul(self, x, t1, t2, value):
+        if isinstance(value, self.Tensor):
+            return self.torch.addcmul(x, self.cast(value, x) * t1, t2)
+        return self.torch.addcmul(x, t1, t2, value=value)
+
+    def addcdiv(self, x, t1, t2, value):
+        if isinstance(value, self.Tensor):
+            return self.torch.addcdiv(x, self.cast(value, x) * t1, t2)
+        return self.torch.addcdiv(x, t1, t2, value=value)
 
     def lerp(self, start, end, weight):
         return self.torch.lerp(start, end, self.cast(weight, start))
@@ -161,7 +192,8 @@ def _bind(options: dict, params) -> dict:
 #: The options of each optimizer and their defaults (torch.optim's).
 OPTIMIZER_OPTIONS: dict[str, dict[str, Any]] = {
     "sgd": {"momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False},
-    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False, "decoupled_weight_decay": False},
+    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False,
+             "decoupled_weight_decay": False},
     "adamw": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2, "amsgrad": False},
     "rmsprop": {"alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False},
     "adagrad": {"lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0, "eps": 1e-10},
@@ -204,7 +236,8 @@ def _number(owner: str, option: str, value, check) -> float | np.ndarray:
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     if array.ndim not in (0, 2) or (array.ndim == 2 and (array.shape[1] != 1 or array.shape[0] == 0)):
-        raise _fail(owner, option, value, f"must be a number or one number per run (shape (B, 1)), not shape {array.shape}")
+        raise GdrunError(f"invalid {option} for {owner}: must be a number or one number per run (shape (B, 1)), "
+                         f"not an array of shape {array.shape}")  # fmt: skip
     ok = np.isfinite(array) & test(array)
     if not np.all(ok):
         bad = float(array[~ok].flat[0])
@@ -252,6 +285,9 @@ def _nonzero(v) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ optimizers
+#
+# Each update is torch's _single_tensor_* loop body with the in-place tensor methods spelled as
+# ops.<method> (``x.add_(y, alpha=a)`` -> ``ops.add(x, y, a)``, ``x.mul_(b)`` -> ``x * b``, ...).
 
 
 class SGDState(NamedTuple):
@@ -266,9 +302,12 @@ def sgd(momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False) -> Optimi
     step), or for nesterov ``d + momentum * b``."""
     o = _options("sgd", dict(momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov))
     nesterov = o.pop("nesterov")
-    if nesterov and (np.any(o["momentum"] <= 0) or _nonzero(o["dampening"])):
-        raise GdrunError(f"optimizer 'sgd': nesterov needs momentum > 0 and dampening 0, "
-                         f"got momentum {momentum!r} and dampening {dampening!r}")  # fmt: skip
+    if nesterov:
+        for option, bad in (("momentum", o["momentum"] <= 0), ("dampening", o["dampening"] != 0)):
+            if np.any(bad):
+                value = float(np.asarray(o[option])[bad].flat[0]) if isinstance(bad, np.ndarray) else o[option]
+                raise GdrunError(f"optimizer 'sgd': nesterov needs momentum > 0 and dampening 0, "
+                                 f"got {option} {value!r}")  # fmt: skip
     has_decay, has_momentum = _nonzero(o["weight_decay"]), _nonzero(o["momentum"])
     partial = has_momentum and not bool(np.all(o["momentum"] != 0))  # some runs without momentum
     if partial:
@@ -281,23 +320,22 @@ def sgd(momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False) -> Optimi
         return SGDState(0, None, options)
 
     def update(grads, state, params, lr):
-        if not (has_decay or has_momentum):  # plain gradient descent
-            return params - lr * grads, state
         ops, opt = _ops(params), state.options
-        c = lambda v: ops.cast(v, params)  # noqa: E731
+        if not (has_decay or has_momentum):  # plain gradient descent
+            return ops.add(params, grads, -lr), state
         momentum = opt["momentum"]
         grad = grads
         if has_decay:
-            grad = grad + c(opt["weight_decay"]) * params
+            grad = ops.add(grad, params, opt["weight_decay"])
         buf = state.momentum_buffer
         if has_momentum:
             if buf is None:
                 buf = ops.copy(grad)
             else:
-                buf = buf * c(momentum) + c(1 - opt["dampening"]) * grad
-            moved = grad + c(momentum) * buf if nesterov else buf
+                buf = ops.add(buf * ops.cast(momentum, buf), grad, 1 - opt["dampening"])
+            moved = ops.add(grad, buf, momentum) if nesterov else buf
             grad = ops.where(opt["use_momentum"], moved, grad) if partial else moved
-        return params + c(-lr) * grad, SGDState(state.step + 1, buf, opt)
+        return ops.add(params, grad, -lr), SGDState(state.step + 1, buf, opt)
 
     return Optimizer("sgd", init, update)
 
@@ -317,8 +355,7 @@ def _adam(name: str, given: dict, decoupled: bool | None = None) -> Optimizer:
     has_decay = _nonzero(o["weight_decay"])
 
     def init(params):
-        ops = _ops(params)
-        zeros = ops.zeros_like(params)
+        zeros = _ops(params).zeros_like(params)
         return AdamState(0, zeros, zeros, zeros if amsgrad else None, _bind(o, params))
 
     def update(grads, state, params, lr):
@@ -331,9 +368,9 @@ def _adam(name: str, given: dict, decoupled: bool | None = None) -> Optimizer:
             if decoupled:
                 params = params * c(1 - lr * opt["weight_decay"])
             else:
-                grad = grad + c(opt["weight_decay"]) * params
+                grad = ops.add(grad, params, opt["weight_decay"])
         exp_avg = ops.lerp(state.exp_avg, grad, 1 - beta1)
-        exp_avg_sq = state.exp_avg_sq * c(beta2) + c(1 - beta2) * grad * grad
+        exp_avg_sq = ops.addcmul(state.exp_avg_sq * c(beta2), grad, grad, 1 - beta2)
         bias_correction1 = 1 - beta1 ** float(step)
         bias_correction2 = 1 - beta2 ** float(step)
         step_size = lr / bias_correction1
@@ -344,7 +381,7 @@ def _adam(name: str, given: dict, decoupled: bool | None = None) -> Optimizer:
             denom = ops.sqrt(max_exp_avg_sq) / c(bias_correction2_sqrt) + c(eps)
         else:
             denom = ops.sqrt(exp_avg_sq) / c(bias_correction2_sqrt) + c(eps)
-        params = params + c(-step_size) * exp_avg / denom
+        params = ops.addcdiv(params, exp_avg, denom, -step_size)
         return params, AdamState(step, exp_avg, exp_avg_sq, max_exp_avg_sq, opt)
 
     return Optimizer(name, init, update)
@@ -389,28 +426,27 @@ def rmsprop(alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False
 
     def update(grads, state, params, lr):
         ops, opt = _ops(params), state.options
-        c = lambda v: ops.cast(v, params)  # noqa: E731
         alpha = opt["alpha"]
         grad = grads
         if has_decay:
-            grad = grad + c(opt["weight_decay"]) * params
-        square_avg = state.square_avg * c(alpha) + c(1 - alpha) * grad * grad
+            grad = ops.add(grad, params, opt["weight_decay"])
+        square_avg = ops.addcmul(state.square_avg * ops.cast(alpha, params), grad, grad, 1 - alpha)
         grad_avg = state.grad_avg
         if centered:
             grad_avg = ops.lerp(grad_avg, grad, 1 - alpha)
-            avg = ops.sqrt(square_avg + -1 * grad_avg * grad_avg)
+            avg = ops.sqrt(ops.addcmul(square_avg, grad_avg, grad_avg, -1.0))
         else:
             avg = ops.sqrt(square_avg)
-        avg = avg + c(opt["eps"])
+        avg = avg + ops.cast(opt["eps"], params)
         buf = state.momentum_buffer
         if has_momentum:
-            buf = buf * c(opt["momentum"]) + grad / avg
-            moved = params + c(-lr) * buf
+            buf = ops.addcdiv(buf * ops.cast(opt["momentum"], params), grad, avg, 1.0)
+            moved = ops.add(params, buf, -lr)
             if partial:
-                moved = ops.where(opt["use_momentum"], moved, params + c(-lr) * grad / avg)
+                moved = ops.where(opt["use_momentum"], moved, ops.addcdiv(params, grad, avg, -lr))
             params = moved
         else:
-            params = params + c(-lr) * grad / avg
+            params = ops.addcdiv(params, grad, avg, -lr)
         return params, RMSpropState(state.step + 1, square_avg, grad_avg, buf, opt)
 
     return Optimizer("rmsprop", init, update)
@@ -431,19 +467,18 @@ def adagrad(lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1
     def init(params):
         options = _bind(o, params)
         ops = _ops(params)
-        return AdagradState(0, ops.full_like(params, ops.cast(options["initial_accumulator_value"], params)), options)
+        return AdagradState(0, ops.zeros_like(params) + ops.cast(options["initial_accumulator_value"], params), options)
 
     def update(grads, state, params, lr):
         ops, opt = _ops(params), state.options
-        c = lambda v: ops.cast(v, params)  # noqa: E731
         step = state.step + 1
         grad = grads
         if has_decay:
-            grad = grad + c(opt["weight_decay"]) * params
+            grad = ops.add(grad, params, opt["weight_decay"])
         clr = lr / (1 + (float(step) - 1) * opt["lr_decay"])
-        state_sum = state.sum + 1 * grad * grad
-        std = ops.sqrt(state_sum) + c(opt["eps"])
-        params = params + c(-clr) * grad / std
+        state_sum = ops.addcmul(state.sum, grad, grad, 1.0)
+        std = ops.sqrt(state_sum) + ops.cast(opt["eps"], params)
+        params = ops.addcdiv(params, grad, std, -clr)
         return params, AdagradState(step, state_sum, opt)
 
     return Optimizer("adagrad", init, update)
@@ -457,7 +492,9 @@ class NAdamState(NamedTuple):
     options: dict
 
 
-def nadam(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3, decoupled_weight_decay=False) -> Optimizer:
+def nadam(
+    betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3, decoupled_weight_decay=False
+) -> Optimizer:
     """torch.optim.NAdam.
 
     torch keeps the running product of the momentum coefficients (``mu_product``) in a tensor of
@@ -484,17 +521,18 @@ def nadam(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3, d
             if decoupled:
                 params = params * c(1 - lr * opt["weight_decay"])
             else:
-                grad = grad + c(opt["weight_decay"]) * params
+                grad = ops.add(grad, params, opt["weight_decay"])
         mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
         mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
-        mu_product = _round_f32(state.mu_product * _round_f32(mu, ops), ops)  # float32 maths, exact in float64
+        # float32 maths: the product of two float32 values is exact in float64, then rounded once
+        mu_product = _round_f32(state.mu_product * _round_f32(mu, ops), ops)
         exp_avg = ops.lerp(state.exp_avg, grad, 1 - beta1)
-        exp_avg_sq = state.exp_avg_sq * c(beta2) + c(1 - beta2) * grad * grad
+        exp_avg_sq = ops.addcmul(state.exp_avg_sq * c(beta2), grad, grad, 1 - beta2)
         denom = ops.sqrt(exp_avg_sq / c(bias_correction2))
         mu_product_next = mu_product * mu_next
         denom = denom + c(opt["eps"])
-        params = params + c(-lr * (1.0 - mu) / (1.0 - mu_product)) * grad / denom
-        params = params + c((-lr * mu_next) / (1.0 - mu_product_next)) * exp_avg / denom
+        params = ops.addcdiv(params, grad, denom, -lr * (1.0 - mu) / (1.0 - mu_product))
+        params = ops.addcdiv(params, exp_avg, denom, (-lr * mu_next) / (1.0 - mu_product_next))
         return params, NAdamState(int(step), exp_avg, exp_avg_sq, mu_product, opt)
 
     return Optimizer("nadam", init, update)
@@ -532,29 +570,27 @@ def radam(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay
             if decoupled:
                 params = params * c(1 - lr * opt["weight_decay"])
             else:
-                grad = grad + c(opt["weight_decay"]) * params
+                grad = ops.add(grad, params, opt["weight_decay"])
         exp_avg = ops.lerp(state.exp_avg, grad, 1 - beta1)
-        exp_avg_sq = state.exp_avg_sq * c(beta2) + c(1 - beta2) * grad * grad
+        exp_avg_sq = ops.addcmul(state.exp_avg_sq * c(beta2), grad, grad, 1 - beta2)
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
         bias_corrected_exp_avg = exp_avg / c(bias_correction1)
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
-        if isinstance(rho_t, float):
-            if rho_t > 5.0:
-                rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-                adaptive_lr = (1.0 / (ops.sqrt(exp_avg_sq) + c(opt["eps"]))) * c(bias_correction2**0.5)
-                params = params + -1.0 * (bias_corrected_exp_avg * c(lr) * adaptive_lr * rect)
-            else:
-                params = params + -1.0 * (bias_corrected_exp_avg * c(lr))
-        else:  # per-run beta2: some runs may rectify and others not yet
+        plain = bias_corrected_exp_avg * c(lr)
+        if isinstance(rho_t, float) and not rho_t > 5.0:
+            return ops.add(params, plain, -1.0), RAdamState(int(step), exp_avg, exp_avg_sq, opt)
+        ratio = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+        if not isinstance(rho_t, float):  # per-run beta2: some runs may rectify, others not yet
             tractable = rho_t > 5.0
-            ratio = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
-            rect = ops.where(tractable, ratio, 1.0) ** 0.5
-            adaptive_lr = (1.0 / (ops.sqrt(exp_avg_sq) + c(opt["eps"]))) * c(bias_correction2**0.5)
-            rectified = params + -1.0 * (bias_corrected_exp_avg * c(lr) * adaptive_lr * c(rect))
-            params = ops.where(tractable, rectified, params + -1.0 * (bias_corrected_exp_avg * c(lr)))
-        return params, RAdamState(int(step), exp_avg, exp_avg_sq, opt)
+            ratio = ops.where(tractable, ratio, 1.0)
+        rect = ratio**0.5
+        adaptive_lr = (1.0 / (ops.sqrt(exp_avg_sq) + c(opt["eps"]))) * c(bias_correction2**0.5)
+        rectified = plain * adaptive_lr * c(rect)
+        if not isinstance(rho_t, float):
+            rectified = ops.where(tractable, rectified, plain)
+        return ops.add(params, rectified, -1.0), RAdamState(int(step), exp_avg, exp_avg_sq, opt)
 
     return Optimizer("radam", init, update)
 
@@ -581,12 +617,12 @@ def adadelta(rho=0.9, eps=1e-6, weight_decay=0.0) -> Optimizer:
         rho, eps = opt["rho"], opt["eps"]
         grad = grads
         if has_decay:
-            grad = grad + c(opt["weight_decay"]) * params
-        square_avg = state.square_avg * c(rho) + c(1 - rho) * grad * grad
+            grad = ops.add(grad, params, opt["weight_decay"])
+        square_avg = ops.addcmul(state.square_avg * c(rho), grad, grad, 1 - rho)
         std = ops.sqrt(square_avg + c(eps))
         delta = ops.sqrt(state.acc_delta + c(eps)) / std * grad
-        acc_delta = state.acc_delta * c(rho) + c(1 - rho) * delta * delta
-        params = params + c(-lr) * delta
+        acc_delta = ops.addcmul(state.acc_delta * c(rho), delta, delta, 1 - rho)
+        params = ops.add(params, delta, -lr)
         return params, AdadeltaState(state.step + 1, square_avg, acc_delta, opt)
 
     return Optimizer("adadelta", init, update)
@@ -624,15 +660,16 @@ def _bound(value, grads):
 
 def clip_by_norm(grads, max_norm):
     """torch.nn.utils.clip_grad_norm_ for each run: its row's 2-norm ``total`` scales the row by
-    ``min(max_norm / (total + 1e-6), 1)``. ``max_norm`` is a float or one per run (B, 1)."""
+    ``min(max_norm / (total + 1e-6), 1)``. ``max_norm`` is a float or one per run (B, 1).
+    (torch evaluates ``float / tensor`` as ``tensor.reciprocal() * float``; so does this.)"""
     max_norm = _bound(max_norm, grads)
     if _is_torch(grads):
         import torch
 
         total = torch.linalg.vector_norm(grads, 2, dim=1, keepdim=True)
-        return grads * torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        return grads * torch.clamp((1.0 / (total + 1e-6)) * max_norm, max=1.0)
     total = np.sqrt(np.sum(grads * grads, axis=1, keepdims=True))
-    return grads * np.minimum(max_norm / (total + 1e-6), 1.0)
+    return grads * np.minimum((1.0 / (total + 1e-6)) * max_norm, 1.0)
 
 
 def clip_by_value(grads, clip_value):

@@ -19,9 +19,8 @@ from typing import Any, Callable
 import numpy as np
 
 from . import __version__, engine
-from .config import Config, to_yaml
+from .config import Config, build_clip, build_optimizer, build_schedule, to_yaml
 from .errors import STATUS_EXIT_CODES, GdrunError, closest
-from .optim import get_optimizer
 from .runs import (
     CONFIG_FILE, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsWriter, create_run_dir, git_commit,
     json_number, write_json_atomic,
@@ -48,6 +47,8 @@ class Prepared:
     init: np.ndarray  # (n,)
     problem: Any  # the engine's problem on this backend
     optimizer: Any
+    schedule: Any  # None: a constant learning rate
+    clip: Any  # None, or grads -> clipped grads
     label: str  # the function or model, for titles
     formula: str
     function: Any = None  # functions.ResolvedFunction when minimizing
@@ -67,7 +68,7 @@ def prepare(config: Config, base: Path | None = None, warn: Callable[[str], None
 
     if config.init_range is not None and config.seed is None:
         config = replace(config, seed=int(np.random.SeedSequence().entropy % (2**31)))
-    optimizer = get_optimizer(config.optimizer)
+    optimizer = build_optimizer(config)
     if config.fit is not None:
         from .fit import resolve_fit, with_located_data
 
@@ -94,7 +95,8 @@ def prepare(config: Config, base: Path | None = None, warn: Callable[[str], None
     if config.init_range is None:  # record the start point itself, so config.yaml says where it began
         recorded = {k: float(v) for k, v in zip(names, init)}
         config = replace(config, init={**(fit.frozen if fit else {}), **recorded})
-    return Prepared(config, backend, names, init, problem, optimizer, label, formula, function, fit)
+    return Prepared(config, backend, names, init, problem, optimizer, build_schedule(config), build_clip(config),
+                    label, formula, function, fit)  # fmt: skip
 
 
 def initial_point(config: Config, names: tuple[str, ...], default: list[float], allowed_extra: tuple[str, ...] = ()) -> np.ndarray:
@@ -154,7 +156,8 @@ def execute(config: Config, runs_dir: str | Path = "runs", output: Output = Outp
         stop = engine.StopRule(config.stop.grad_norm_below, config.stop.value_below, config.stop.diverge_above)
         with engine.Interrupt() as interrupt, display or contextlib.nullcontext():
             outcome = engine.run(prepared.problem, x0, prepared.optimizer, np.array([[config.lr]]), config.epochs,
-                                 backend, stop, observers, interrupt, names)  # fmt: skip
+                                 backend, stop, observers, interrupt, names, prepared.schedule, prepared.clip,
+                                 ("epoch", "loss") if fit is not None else ("step", "value"))  # fmt: skip
     except KeyboardInterrupt as exc:  # a second Ctrl-C: stop hard, but still say so on disk
         crash = exc
     except Exception as exc:
@@ -227,6 +230,8 @@ def _summary_start(prepared: Prepared, run_dir: Path, command: tuple[str, ...]) 
             "grad_norm": None,
             "init": start,
             "optimizer": config.optimizer,
+            "optimizer_options": {k: list(v) if isinstance(v, tuple) else v for k, v in config.optimizer_options.items()},
+            "schedule": config.schedule,
             "lr": config.lr,
             "epochs": config.epochs,
             "backend": backend.name,

@@ -40,7 +40,7 @@ def run_config(raw: dict, starts=None, lrs=None, **engine_options):
     outcome = engine.run(
         prepared.problem, be.asarray(x0), prepared.optimizer, lr, prepared.config.epochs, be,
         engine.StopRule(stop.grad_norm_below, stop.value_below, stop.diverge_above), (collect,),
-        names=prepared.names, **engine_options,
+        names=prepared.names, schedule=prepared.schedule, clip=prepared.clip, **engine_options,
     )  # fmt: skip
     return outcome, collect, prepared
 
