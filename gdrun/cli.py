@@ -85,6 +85,25 @@ Tol = typer.Option(None, "--tol", help="Converged once the gradient norm is belo
 DivergeAbove = typer.Option(None, "--diverge-above", help="Diverged once |f| or a |coordinate| exceeds this (default 1e100).")
 Every = typer.Option(None, "--every", help="Show every Nth row (default: about 20 rows). metrics.csv keeps all.")
 Name = typer.Option(None, "--name", help="Name of the run (default: the function's, or 'fit').")
+Opts = typer.Option([], "--opt", "-o", metavar="KEY=VALUE", help="An optimizer option, e.g. --opt momentum=0.9 (repeatable).")
+ScheduleFlag = typer.Option(None, "--schedule", metavar="NAME[:KEY=VALUE...]",
+                            help="Learning-rate schedule, stepped per epoch, e.g. step:step_size=10:gamma=0.5.")  # fmt: skip
+ClipNorm = typer.Option(None, "--clip-norm", help="Clip each gradient to this 2-norm (torch's clip_grad_norm_).")
+ClipValue = typer.Option(None, "--clip-value", help="Clip each gradient component to [-v, v] (clip_grad_value_).")
+
+
+def _optimizer_flags(opts: list[str], schedule: Optional[str], clip_norm: Optional[float],
+                     clip_value: Optional[float]) -> dict[str, Any]:  # fmt: skip
+    """Config keys from --opt, --schedule, --clip-norm and --clip-value."""
+    from .config import apply_sets, parse_spec
+
+    for option in opts:
+        if "=" not in option or not option.partition("=")[0].strip():
+            raise GdrunError(f"--opt needs KEY=VALUE, got {option!r}")
+    raw = apply_sets({}, [f"optimizer_options.{o}" for o in opts]) if opts else {}
+    if schedule is not None:
+        raw["schedule"] = parse_spec("--schedule", schedule)
+    return {**raw, **{k: v for k, v in {"clip_norm": clip_norm, "clip_value": clip_value}.items() if v is not None}}
 
 
 def _flags(stop: dict[str, Any], **flags: Any) -> dict[str, Any]:
@@ -131,9 +150,18 @@ def minimize(
     device: Optional[Device] = DeviceFlag,
     dtype: Optional[Dtype] = DtypeFlag,
     dim: Optional[int] = typer.Option(None, "--dim", help="Dimension of a built-in that has a free one (sphere...)."),
-    optimizer: Optional[str] = OptimizerFlag,
+    optimizer: Optional[str] = typer.Option(
+        None, "--optimizer", metavar="NAME[,NAME:KEY=VALUE...]",
+        help="Optimizer (default sgd); several, comma-separated, are compared side by side, "
+             "e.g. sgd,sgd:momentum=0.9,adam:lr=0.01.",
+    ),  # fmt: skip
+    opts: list[str] = Opts,
+    schedule: Optional[str] = ScheduleFlag,
+    clip_norm: Optional[float] = ClipNorm,
+    clip_value: Optional[float] = ClipValue,
     tol: Optional[float] = Tol,
     diverge_above: Optional[float] = DivergeAbove,
+    reach: float = typer.Option(1e-6, "--reach", help="With several optimizers: rank by steps to come this close to the best known f."),
     every: Optional[int] = Every,
     name: Optional[str] = Name,
     sets: list[str] = Sets,
@@ -149,14 +177,26 @@ def minimize(
 
         gdrun minimize "(1-x)**2 + 100*(y-x**2)**2" --init x=-1,y=2 --lr 0.001 --epochs 5000 --backend torch
 
+        gdrun minimize rosenbrock --optimizer sgd,sgd:momentum=0.9,adam:lr=0.02 --lr 0.001 --epochs 3000
+
     Exit codes: 0 converged or max_epochs, 2 bad input, 3 diverged, 4 failed, 130 interrupted.
     """
-    raw = {"function": function, **_flags(
+    several = optimizer is not None and "," in optimizer
+    raw = {"function": function, **_optimizer_flags(opts, schedule, clip_norm, clip_value), **_flags(
         {"grad_norm_below": tol, "diverge_above": diverge_above}, lr=lr, epochs=epochs, init=init,
-        init_range=init_range, seed=seed, backend=backend, device=device, dtype=dtype, dim=dim, optimizer=optimizer,
-        every=every, name=name,
+        init_range=init_range, seed=seed, backend=backend, device=device, dtype=dtype, dim=dim,
+        optimizer=None if several else optimizer, every=every, name=name,
     )}  # fmt: skip
-    _run_config(ctx, raw, sets, runs_dir, quiet, as_json)
+    if not several:
+        _run_config(ctx, raw, sets, runs_dir, quiet, as_json)
+    from .compare import compare, variants
+    from .config import apply_sets, validate
+
+    if not reach > 0:
+        raise GdrunError(f"--reach must be positive, got {reach}")
+    output = _output(ctx, quiet, as_json)
+    _, code = compare(variants(validate(apply_sets(raw, sets)), optimizer), runs_dir, output, reach)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -185,6 +225,10 @@ def fit(
     device: Optional[Device] = DeviceFlag,
     dtype: Optional[Dtype] = DtypeFlag,
     optimizer: Optional[str] = OptimizerFlag,
+    opts: list[str] = Opts,
+    schedule: Optional[str] = ScheduleFlag,
+    clip_norm: Optional[float] = ClipNorm,
+    clip_value: Optional[float] = ClipValue,
     loss_below: Optional[float] = typer.Option(None, "--loss-below", help="Converged once the full-data loss is below this."),
     tol: Optional[float] = Tol,
     diverge_above: Optional[float] = DivergeAbove,
@@ -227,7 +271,7 @@ def fit(
         "freeze": freeze, "predict": predict}.items() if v is not None}}  # fmt: skip
     if not spec:
         raise GdrunError("fit needs data: --data FILE.csv, or inline columns such as --x 1,2,3 --y 2,4,6")
-    raw = {"fit": fit_spec, **_flags(
+    raw = {"fit": fit_spec, **_optimizer_flags(opts, schedule, clip_norm, clip_value), **_flags(
         {"grad_norm_below": tol, "diverge_above": diverge_above, "loss_below": loss_below}, lr=lr, epochs=epochs,
         init=init, init_range=init_range, seed=seed, backend=backend, device=device, dtype=dtype, optimizer=optimizer,
         every=every, name=name,

@@ -141,6 +141,40 @@ def parse_pairs(key: str, value: Any) -> dict[str, str]:
     return pairs
 
 
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split at ``sep`` outside brackets: "sgd,adam:betas=[0.9,0.99]" -> ["sgd", "adam:betas=[0.9,0.99]"]."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch in "[({" and 1 or (-1 if ch in "])}" else 0)
+        if ch == sep and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return [p.strip() for p in parts]
+
+
+def parse_spec(flag: str, text: str) -> dict[str, Any]:
+    """``"step:step_size=10:gamma=0.5"`` -> {"name": "step", "step_size": 10, "gamma": 0.5};
+    values are read as YAML (``betas=[0.9,0.99]``, ``nesterov=true``)."""
+    import yaml
+
+    name, *options = text.split(":")
+    if not name.strip():
+        raise GdrunError(f"{flag} needs NAME[:KEY=VALUE...], got {text!r}")
+    spec: dict[str, Any] = {"name": name.strip()}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip():
+            raise GdrunError(f"{flag}: options look like KEY=VALUE, got {option!r} in {text!r}")
+        try:
+            spec[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            raise GdrunError(f"{flag}: cannot read the value of {key.strip()!r} in {text!r}") from None
+    return spec
+
+
 def parse_range(value: Any) -> tuple[float, float] | None:
     """``"-1000,1000"`` or ``[-1000, 1000]`` -> (low, high) with low < high."""
     if value is None:

@@ -48,8 +48,8 @@ def test_validate_defaults():
 def test_keys_are_the_config_fields():
     assert KEYS == tuple(f.name for f in fields(Config))
     assert set(KEYS) == {
-        "function", "name", "dim", "backend", "device", "dtype", "optimizer", "lr", "epochs", "init",
-        "init_range", "seed", "stop", "every",
+        "function", "fit", "name", "dim", "backend", "device", "dtype", "optimizer", "optimizer_options",
+        "schedule", "clip_norm", "clip_value", "lr", "epochs", "init", "init_range", "seed", "stop", "every",
     }  # fmt: skip
 
 
@@ -113,7 +113,16 @@ def test_validate_does_not_modify_its_input():
         ({"function": "x2", "backend": "jax"}, ["backend", "jax"]),
         ({"function": "x2", "device": "gpu"}, ["device", "gpu"]),
         ({"function": "x2", "dtype": "float16"}, ["dtype", "float16"]),
-        ({"function": "x2", "optimizer": "adam"}, ["optimizer", "adam"]),
+        ({"function": "x2", "optimizer": "adamm"}, ["optimizer", "adamm", "did you mean 'adam'"]),
+        ({"function": "x2", "optimizer_options": {"momentm": 0.9}}, ["momentm", "momentum"]),
+        ({"function": "x2", "optimizer_options": [0.9]}, ["optimizer_options"]),
+        ({"function": "x2", "optimizer": "adam", "optimizer_options": {"betas": [1.5, 0.9]}}, ["betas", "1.5"]),
+        ({"function": "x2", "schedule": {"name": "stepp"}}, ["schedule", "stepp", "step"]),
+        ({"function": "x2", "schedule": {"name": "step"}}, ["step_size"]),
+        ({"function": "x2", "clip_norm": 0}, ["clip_norm"]),
+        ({"function": "x2", "clip_norm": 1, "clip_value": 1}, ["clip_norm", "clip_value"]),
+        ({"function": "x2", "fit": {"model": "a*x", "data": {"x": [1], "y": [2]}}}, ["function", "fit", "not both"]),
+        ({"name": "x"}, ["function", "fit", "neither"]),
         ({"function": "x2", "stop": 1}, ["stop"]),
         ({"function": "x2", "stop": {"grad_norm": 1}}, ["stop.grad_norm", "grad_norm_below"]),
         ({"function": "x2", "stop": {"grad_norm_below": 0}}, ["grad_norm_below"]),
@@ -279,6 +288,9 @@ def test_unknown_stop_key_from_set_is_rejected_by_validate():
 
 
 ROUND_TRIP_CONFIGS = [
+    {"function": "rosenbrock", "optimizer": "adam", "optimizer_options": {"betas": [0.8, 0.99], "amsgrad": True},
+     "schedule": {"name": "sequential", "schedules": [{"name": "linear", "total_iters": 5}, {"name": "cosine", "T_max": 50}],
+                  "milestones": [5]}, "clip_norm": 2.0},
     {"function": "x2"},
     {"function": "x**2 + y**2", "init": "x=1,y=-2.5", "lr": 0.1, "epochs": 7},
     {"function": "(1-x)**2 + 100*(y-x**2)**2", "init": [-1, 2], "lr": 1e-3, "stop": {"grad_norm_below": 1e-8}},
@@ -299,7 +311,7 @@ def test_to_yaml_round_trip(raw):
     text = to_yaml(config)
     loaded = yaml.safe_load(text)
     assert isinstance(loaded, dict)
-    assert set(loaded) == set(KEYS)
+    assert set(loaded) == set(KEYS) - {"fit"}  # a function's config has no fit part (a fit's: no function, dim)
     again = validate(loaded)
     assert again == config
     assert to_yaml(again) == text
@@ -380,3 +392,12 @@ def test_run_config_yaml_reruns_to_the_same_params(gdrun, args):
     assert all(isinstance(v, float) and math.isfinite(v) for v in params1.values())
     # and the re-run records the same config (so it can be re-run again)
     assert yaml.safe_load((rerun_dir / "config.yaml").read_text()) == saved
+
+
+def test_fit_config_round_trips():
+    raw = {"fit": {"model": "a*x + b", "data": {"x": [1, 2, 3], "y": [2, 4, 6]}, "batch_size": 2, "freeze": ["b"]},
+           "init": {"a": 1, "b": 0.5}, "schedule": {"name": "step", "step_size": 3}}  # fmt: skip
+    config = validate(raw)
+    loaded = yaml.safe_load(to_yaml(config))
+    assert "function" not in loaded and "dim" not in loaded
+    assert validate(loaded) == config

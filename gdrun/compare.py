@@ -1,0 +1,116 @@
+"""Optimizers side by side: ``gdrun minimize rosenbrock --optimizer sgd,sgd:momentum=0.9,adam``.
+
+Each variant is an ordinary run with its own run directory; the comparison ends with one table
+ranked by final value, then by the steps needed to come within ``reach`` of the best known value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .config import Config, parse_spec, split_top_level, validate
+from .errors import GdrunError
+from .runs import read_run
+
+
+def variants(config: Config, text: str) -> list[tuple[str, Config]]:
+    """``"sgd,sgd:momentum=0.9,adam:lr=0.01"`` -> one validated config per variant, with a label.
+    A variant's ``lr=`` sets its learning rate; its other options are the optimizer's."""
+    labels = [v for v in split_top_level(text) if v]
+    if len(labels) < 2:
+        raise GdrunError(f"a comparison needs at least two optimizers, got {text!r}")
+    if len(set(labels)) != len(labels):
+        raise GdrunError(f"the optimizer list names a variant twice: {text!r}")
+    out = []
+    for label in labels:
+        spec = parse_spec("--optimizer", label)
+        name = spec.pop("name")
+        lr = spec.pop("lr", config.lr)
+        raw = {**config.to_dict(), "optimizer": name, "optimizer_options": {**config.optimizer_options, **spec}, "lr": lr}
+        raw["name"] = f"{config.name or 'compare'}-{name}"
+        raw = {k: v for k, v in raw.items() if v is not None or k in ("init", "seed")}
+        out.append((label, validate(raw)))
+    return out
+
+
+def compare(runs: list[tuple[str, Config]], runs_dir: str | Path, output, reach: float, base: Path | None = None):
+    """Run every variant, then rank them. Returns (ranking rows, exit code)."""
+    from .runner import execute, prepare
+
+    for _, config in runs:  # every variant's input is checked before any of them runs
+        prepare(config, base)
+    console = output.console or Console()
+    summaries = []
+    for label, config in runs:
+        if output.mode == "table":
+            console.print(f"[bold]{label}[/bold] ...", highlight=False)
+        summary, _ = execute(config, runs_dir, replace(output, mode="quiet"), base)
+        summaries.append((label, summary))
+        if output.mode == "table":
+            console.print(f"  {summary['status']}: f = {summary['value']}, {summary['wall_time_s']:.2f} s", highlight=False)
+    rows = rank(summaries, reach)
+    if output.mode == "json":
+        import json
+
+        print(json.dumps({"reach": reach, "ranking": rows}, indent=2))
+    elif output.mode == "table":
+        console.print(ranking_table(rows, reach))
+    worst = max(_exit(s["status"]) for _, s in summaries)
+    return rows, worst
+
+
+def _exit(status: str) -> int:
+    from .errors import STATUS_EXIT_CODES
+
+    return STATUS_EXIT_CODES[status]
+
+
+def rank(summaries: list[tuple[str, dict]], reach: float) -> list[dict[str, Any]]:
+    """One row per variant, best first: by final value, then steps to reach the best value."""
+    values = [_number(s["value"]) for _, s in summaries]
+    known = [m["value"] for m in (summaries[0][1].get("known_minima") or [])]
+    best = min(known) if known else min((v for v in values if math.isfinite(v)), default=math.nan)
+    rows = []
+    for (label, summary), value in zip(summaries, values):
+        metrics = read_run(summary["run_dir"]).metrics
+        reached = None
+        if math.isfinite(best) and len(metrics.get("value", [])):
+            hits = [int(step) for step, v in zip(metrics["step"], metrics["value"]) if v - best <= reach]
+            reached = hits[0] if hits else None
+        rows.append({
+            "optimizer": label, "status": summary["status"], "value": summary["value"],
+            "grad_norm": summary["grad_norm"], "steps": summary["iterations"], "steps_to_reach": reached,
+            "wall_time_s": summary["wall_time_s"], "run_dir": summary["run_dir"],
+        })  # fmt: skip
+    rows.sort(key=lambda r: (not math.isfinite(_number(r["value"])), _number(r["value"]),
+                             r["steps_to_reach"] if r["steps_to_reach"] is not None else math.inf))  # fmt: skip
+    for i, row in enumerate(rows, 1):
+        row["rank"] = i
+    return rows
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def ranking_table(rows: list[dict[str, Any]], reach: float) -> Table:
+    table = Table(title=f"ranked by final f, then steps to come within {reach:g} of the best known f",
+                  title_justify="left")  # fmt: skip
+    widest = max((len(row["optimizer"]) for row in rows), default=9)
+    for column in ("#", "optimizer", "status", "final f", "|grad|", f"steps to f*+{reach:g}", "time"):
+        table.add_column(column, justify="left" if column in ("optimizer", "status") else "right", no_wrap=True,
+                         min_width=widest if column == "optimizer" else None)  # fmt: skip
+    for row in rows:
+        reached = "-" if row["steps_to_reach"] is None else str(row["steps_to_reach"])
+        table.add_row(str(row["rank"]), row["optimizer"], row["status"], f"{_number(row['value']):.6g}",
+                      f"{_number(row['grad_norm']):.3g}", reached, f"{row['wall_time_s']:.2f} s")  # fmt: skip
+    return table
