@@ -85,7 +85,7 @@ class SeparableObjective:
 
     @property
     def formula(self) -> str:
-        index = {"a": ("var", "x_i"), "b": ("var", "x_i+1")}
+        index = {"a": ("var", "x_i"), "b": ("var", "x_(i+1)")}
         sums = {}
         for j, term in enumerate(self.terms):
             text = format_tree(substitute(term, index))
