@@ -280,15 +280,17 @@ class _Tracker:
         stops = stopping.any(axis=0)
         last = np.where(stops, first, rows - 1)
         last[~self.active] = -1
-        for b in np.flatnonzero(self.active):
+        members = np.flatnonzero(self.active)  # whole-array bookkeeping: a sweep has thousands of runs
+        rows_of = last[members]
+        self.iterations[members] = steps[rows_of]
+        self.updates[members] = updates[rows_of]
+        self.x[members], self.value[members] = x[rows_of, members], value[rows_of, members]
+        self.grad_norm[members] = grad_norm[rows_of, members]
+        self.seen[members] = True
+        for b in np.flatnonzero(stops):  # only the runs that stop here need words
             row = last[b]
-            self.iterations[b] = steps[row]
-            self.updates[b] = updates[row]
-            self.x[b], self.value[b], self.grad_norm[b] = x[row, b], value[row, b], grad_norm[row, b]
-            self.seen[b] = True
-            if stops[b]:
-                self.status[b] = "diverged" if diverged[row, b] else "converged"
-                self.reason[b] = self._why(diverged[row, b], steps[row], x[row, b], value[row, b], grad_norm[row, b])
+            self.status[b] = "diverged" if diverged[row, b] else "converged"
+            self.reason[b] = self._why(diverged[row, b], steps[row], x[row, b], value[row, b], grad_norm[row, b])
         self.active &= ~stops
         return Block(steps, updates, x, value, grad_norm, lr, last)
 
