@@ -40,8 +40,8 @@ def safe_name(name: str) -> str:
     return (cleaned or "run")[:40]
 
 
-def create_run_dir(root: str | Path, name: str) -> Path:
-    """Make a new, never-shared run directory under ``root``."""
+def create_run_dir(root: str | Path, name: str, prefix: str = "") -> Path:
+    """Make a new, never-shared run directory under ``root`` (``prefix`` marks sweeps)."""
     root = Path(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -49,7 +49,7 @@ def create_run_dir(root: str | Path, name: str) -> Path:
         raise GdrunError(f"cannot create the runs directory {root}: {exc.strerror or exc}") from None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for _ in range(100):
-        path = root / f"{stamp}-{safe_name(name)}-{secrets.token_hex(3)}"
+        path = root / f"{prefix}{stamp}-{safe_name(name)}-{secrets.token_hex(3)}"
         try:
             path.mkdir()  # exclusive: two processes can never get the same directory
             return path
