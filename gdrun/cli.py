@@ -18,7 +18,8 @@ import typer
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, GdrunError
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 converged or max_epochs, 2 bad input, 3 diverged, 4 failed, 130 interrupted (Ctrl-C)."
+    "Exit codes: 0 converged or max_epochs, 1 an expectation failed (expect:, gdrun check), 2 bad input, 3 diverged, "
+    "4 failed, 130 interrupted (Ctrl-C)."
 )
 
 app = typer.Typer(
@@ -132,6 +133,10 @@ def _run_config(ctx: typer.Context, raw: dict[str, Any], sets: list[str], runs_d
 
     output = _output(ctx, quiet, as_json)
     config = validate(apply_sets(raw, sets))
+    if config.expect is not None:  # the run must reach what its expect: part says: exit 0 or 1
+        from .check import run_expecting
+
+        raise typer.Exit(run_expecting(config, runs_dir, output, base))
     _, code = execute(config, runs_dir, output, base)
     raise typer.Exit(code)
 
@@ -296,12 +301,39 @@ def run(
         gdrun run configs/e1_x2_sgd_lr0.1.yaml --set lr=0.05
 
     Exit codes: 0 converged or max_epochs, 2 bad input, 3 diverged, 4 failed, 130 interrupted.
+    A config with an expect: part exits 0 when every expectation holds, 1 when one fails
+    (--set expect=null runs it without them).
     """
-    from .config import load_yaml
+    from .check import load_config
 
-    raw = load_yaml(config)
+    raw = load_config(config)
     raw.setdefault("name", config.stem if config.name != "config.yaml" else None)
     _run_config(ctx, raw, sets, runs_dir, quiet, as_json, base=config.parent)
+
+
+@app.command()
+@user_errors
+def check(
+    paths: Optional[list[Path]] = typer.Argument(None, help="Config files or folders (searched recursively for *.yaml, *.yml; default configs/)."),
+    select: list[str] = typer.Option([], "-k", metavar="PATTERN", help="Only configs whose path contains PATTERN, any case (repeatable: any of them)."),
+    junit: Optional[Path] = typer.Option(None, "--junit", metavar="FILE", help="Also write the results as JUnit XML to FILE."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
+    runs_dir: Path = RunsDir,
+) -> None:
+    """Run every config that has an expect: part and check what each run reached.
+
+    Example:
+
+        gdrun check configs/ --junit report.xml
+
+        gdrun check configs/ -k e1_ --json
+
+    Exit codes: 0 every expectation held, 1 one failed, 2 bad input (a config that cannot run is an
+    error of its own; the others still run), 130 interrupted.
+    """
+    from .check import check_command
+
+    raise typer.Exit(check_command(paths or [Path("configs")], runs_dir, select, junit, as_json))
 
 
 @app.command()
@@ -328,20 +360,108 @@ def functions(
 
 @app.command()
 @user_errors
-def show(run_dir: Path = typer.Argument(..., help="A run directory, e.g. runs/20260101-120000-x2-1a2b3c.")) -> None:
-    """Show the summary of a finished (or interrupted) run.
+def show(run_dir: Path = typer.Argument(..., help="A run directory, or SWEEP_DIR/ID for one config of a sweep.")) -> None:
+    """Show the summary of a finished (or interrupted) run, or of one config of a sweep.
 
     Example:
 
         gdrun show runs/<run-dir>
+
+        gdrun show runs/<sweep-dir>/17
     """
     from rich.console import Console
 
     from .display import summary_panel
     from .runs import read_run
 
-    record = read_run(run_dir)
+    if not (run_dir / "summary.json").is_file() and run_dir.name.isdigit() and (run_dir.parent / "sweep.yaml").is_file():
+        from .sweep import open_config
+
+        record = open_config(run_dir.parent, int(run_dir.name))
+    else:
+        record = read_run(run_dir)
     summary_panel(record.summary, Console())
+
+
+@app.command()
+@user_errors
+def sweep(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., help="A YAML config; its sweep: part (if any) declares the sweep."),
+    params: list[str] = typer.Option([], "--param", "-p", metavar="KEY=VALUES",
+                                     help="Sweep KEY over VALUES: lr=0.01,0.1 or lr=logspace(-4,0,20) (repeatable)."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="grid (cartesian product, default), zip or random."),
+    samples: Optional[int] = typer.Option(None, "--samples", help="Number of samples of a random sweep."),
+    sweep_seed: Optional[int] = typer.Option(None, "--sweep-seed", help="Seed of a random sweep's sampler."),
+    record_every: Optional[int] = typer.Option(None, "--record-every", help="Keep every Nth step of each config (default 10)."),
+    plan: bool = typer.Option(False, "--plan", help="Print the expanded configs and run nothing."),
+    resume: Optional[str] = typer.Option(None, "--resume", metavar="DIR|NAME",
+                                         help="Continue a sweep directory (or the latest sweep of that name)."),
+    executor: str = typer.Option("local", "--executor", help="local (batched, in-process), processes or dask."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes for processes/dask."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="tcp://HOST:PORT",
+                                            help="A dask.distributed scheduler (default: start a LocalCluster)."),
+    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed config."),
+    max_failures: Optional[int] = typer.Option(None, "--max-failures", help="Stop once more configs than this failed."),
+    name: Optional[str] = Name,
+    sets: list[str] = Sets,
+    runs_dir: Path = RunsDir,
+    quiet: bool = Quiet,
+    as_json: bool = Json,
+) -> None:
+    """Run many configs at once: numbers become arrays along the batch axis.
+
+    Example:
+
+        gdrun sweep configs/e1_x2_lr0.1_converges.yaml -p lr=0.001,0.01,0.1,1 -p init=7.5,-3
+
+        gdrun sweep configs/sweep_rosenbrock_adam.yaml --plan
+
+        gdrun sweep configs/sweep_rosenbrock_adam.yaml --resume sweep_rosenbrock_adam
+
+    Results go to runs/sweep-<time>-<name>-<id>/ (results.csv, metrics.f64, sweep.yaml); one
+    config opens as a run with "gdrun show SWEEP_DIR/ID". Exit codes: 0 all configs ran (diverging
+    is a result), 2 bad input, 4 some config failed, 130 interrupted (resume it with --resume).
+    """
+    from .config import apply_sets, load_yaml
+    from .sweep import SweepOptions, parse_param_flag, run_sweep, validate_sweep
+
+    output = _output(ctx, quiet, as_json)
+    raw = load_yaml(config)
+    declared = dict(raw.pop("sweep", None) or {})
+    raw.setdefault("name", name or config.stem)
+    raw = apply_sets(raw, sets)
+    declared_params = dict(declared.get("params") or {})
+    for item in params:
+        key, values = parse_param_flag(item)
+        declared_params[key] = values
+    declared["params"] = declared_params
+    for key, value in {"kind": kind, "n": samples, "seed": sweep_seed, "record_every": record_every}.items():
+        if value is not None:
+            declared[key] = value
+    spec = validate_sweep(declared)
+    from .display import print_plan, sweep_progress, sweep_report
+
+    if plan:
+        from .sweep import plan as expand_plan
+
+        print_plan(expand_plan(raw, spec), output.mode)
+        raise typer.Exit(0)
+    if executor == "local" and workers is None and scheduler is None:
+        from .sweep import LocalExecutor
+
+        chosen = LocalExecutor()  # without importing the process-pool and dask machinery
+    else:
+        from .executors import get_executor
+
+        chosen = get_executor(executor, workers, scheduler)
+    options = SweepOptions(runs_dir=runs_dir, name=name, resume=resume, fail_fast=fail_fast, max_failures=max_failures,
+                           executor=chosen, base_dir=str(config.parent),
+                           command=tuple(output.command))  # fmt: skip
+    with sweep_progress(output) as progress:
+        summary, code = run_sweep(raw, spec, options, progress)
+    sweep_report(summary, output.mode)
+    raise typer.Exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:

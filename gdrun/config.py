@@ -45,6 +45,7 @@ class Config:
     seed: int | None = None
     stop: Stop = field(default_factory=Stop)
     every: int = 0  # show every Nth step; 0 = about 20 rows
+    expect: Any = None  # what the run must reach (gdrun check); canonical form of check.validate_expect
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -218,10 +219,13 @@ def _stop(value: Any) -> Stop:
 def validate(raw: dict[str, Any]) -> Config:
     """Check every key and value of ``raw`` and return the :class:`Config`."""
     from .backends import BACKENDS, DEVICES, DTYPES
+    from .check import validate_expect
     from .optim import OPTIMIZERS
 
     if not isinstance(raw, dict):
         raise GdrunError(f"a config must be a mapping of keys to values, got {type(raw).__name__}")
+    if "sweep" in raw:
+        raise GdrunError("this config declares a sweep: run it with 'gdrun sweep CONFIG'")
     for key in raw:
         if key not in KEYS:
             raise GdrunError(f"unknown config key '{key}'{closest(str(key), KEYS)}")
@@ -255,6 +259,7 @@ def validate(raw: dict[str, Any]) -> Config:
         "seed": lambda v: None if v is None else _integer("seed", v, 0),
         "stop": _stop,
         "every": lambda v: _integer("every", v, 0),
+        "expect": validate_expect,
     }
     for key, check in checks.items():
         if key in values:
@@ -264,9 +269,21 @@ def validate(raw: dict[str, Any]) -> Config:
     if values.get("clip_norm") is not None and values.get("clip_value") is not None:
         raise GdrunError("give either clip_norm or clip_value, not both")
     config = Config(**values)
-    build_optimizer(config)  # unknown or invalid options are one-line errors now, not mid-run
-    build_schedule(config)
+    _check_once(("optimizer", config.optimizer, config.optimizer_options), lambda: build_optimizer(config))
+    _check_once(("schedule", config.schedule), lambda: build_schedule(config))
     return config
+
+
+_CHECKED: set[str] = set()
+
+
+def _check_once(what: tuple, check) -> None:
+    """Run ``check`` (which raises on a bad value) once per distinct ``what``: a sweep validates
+    thousands of configs that share an optimizer and a schedule."""
+    key = repr(what)
+    if key not in _CHECKED:
+        check()  # unknown or invalid options are one-line errors now, not mid-run
+        _CHECKED.add(key)
 
 
 def build_optimizer(config: Config):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -184,3 +186,91 @@ def fmt_any(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return fmt(value)
     return str(value)
+
+
+# ---------------------------------------------------------------------------- sweeps
+
+
+def print_plan(configs: list[dict[str, Any]], mode: str, console: Console | None = None) -> None:
+    """``gdrun sweep --plan``: the expanded configs, one row each."""
+    import json
+
+    if mode == "json":
+        print(json.dumps(configs, indent=2, default=str))
+        return
+    console = console or Console()
+    keys = [k for k in configs[0] if k != "id"] if configs else []
+    table = Table(title=f"{len(configs)} configs", title_justify="left")
+    table.add_column("id", justify="right")
+    for key in keys:
+        table.add_column(key, justify="right")
+    shown = configs if len(configs) <= 200 else configs[:100] + configs[-100:]
+    for i, config in enumerate(shown):
+        if len(configs) > 200 and i == 100:
+            table.add_row("...", *(["..."] * len(keys)))
+        table.add_row(str(config["id"]), *(str(config[k]) for k in keys))
+    console.print(table)
+
+
+class sweep_progress:
+    """A live progress bar over a sweep's configs (nothing when quiet, json or not a terminal)."""
+
+    def __init__(self, output, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.active = output.mode == "table" and self.console.is_terminal
+        self.progress = None
+
+    def __enter__(self):
+        if not self.active:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("configs"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.description}"),
+                                 TimeElapsedColumn(), console=self.console, transient=True)  # fmt: skip
+        self.progress.start()
+        self.task = self.progress.add_task("", total=None)
+        return self.update
+
+    def update(self, finished: int, counts: dict[str, int]) -> None:
+        text = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        self.progress.update(self.task, advance=finished, description=text)
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def sweep_report(summary: dict[str, Any], mode: str, console: Console | None = None, best: int = 10) -> None:
+    """The end of a sweep: a count by status and a table of the best configs."""
+    import json
+
+    from .sweep import read_results
+
+    rows = read_results(Path(summary["sweep_dir"]))
+    if mode == "json":
+        print(json.dumps({"summary": summary, "results": rows}, indent=2, default=str))
+        return
+    if mode != "table":
+        return
+    console = console or Console()
+    ok = [r for r in rows if r["status"] in ("converged", "max_epochs")]
+    ok.sort(key=lambda r: float(r["value"]))
+    if ok:
+        columns = [c for c in rows[0] if c not in ("reason", "batch", "batch_time_s", "updates")]
+        table = Table(title=f"best {min(best, len(ok))} of {len(rows)} configs", title_justify="left")
+        for column in columns:
+            table.add_column(column, justify="right")
+        for row in ok[:best]:
+            table.add_row(*(fmt_any(_maybe_float(row[c])) for c in columns))
+        console.print(table)
+    counts = ", ".join(f"{k}: {v}" for k, v in summary["counts"].items() if v) or "no configs ran"
+    console.print(f"{summary['status']}: {counts} ({summary['wall_time_s']:.2f} s, {summary['batches']} batches, "
+                  f"{summary['executor']} executor)", highlight=False)  # fmt: skip
+    console.print(f"sweep dir: {summary['sweep_dir']}", highlight=False, soft_wrap=True)
+
+
+def _maybe_float(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text

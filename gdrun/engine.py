@@ -267,9 +267,10 @@ class _Tracker:
         if rows == 0:
             return Block(steps, updates, x, value, grad_norm, lr, np.full(len(self.active), -1))
         stop = self.stop
+        bound = stop.diverge_above
         with np.errstate(invalid="ignore", over="ignore"):
-            x_bad = ~np.isfinite(x).all(axis=2) | (np.abs(x) > stop.diverge_above).any(axis=2)
-            diverged = x_bad | ~np.isfinite(value) | ~np.isfinite(grad_norm) | (np.abs(value) > stop.diverge_above)
+            # "not (|v| <= bound)" is true for nan, for +-inf and past the bound: one pass each
+            diverged = ~(np.abs(x) <= bound).all(axis=2) | ~(np.abs(value) <= bound) | ~np.isfinite(grad_norm)
             converged = np.zeros_like(diverged)
             if stop.grad_norm_below is not None:
                 converged |= grad_norm < stop.grad_norm_below

@@ -241,15 +241,13 @@ BATCHED_KEYS = ("lr", "init", "init_range", "name", "every", "clip_norm", "clip_
 
 
 def structure(config: Config) -> str:
-    """What must be equal for configs to share a batch."""
-    data = config.to_dict()
-    for key in BATCHED_KEYS:
-        data.pop(key)
-    data["clip"] = "norm" if config.clip_norm is not None else "value" if config.clip_value is not None else None
-    if config.fit is None:
-        data.pop("seed")  # for minimize the seed only draws the start point, which is per run
-    data["optimizer_options"] = {k: (None if _numeric(v) else v) for k, v in config.optimizer_options.items()}
-    return json.dumps(data, sort_keys=True, default=str)
+    """What must be equal for configs to share a batch: every key but BATCHED_KEYS, numeric
+    optimizer options and (for minimize, where it only draws the start point) the seed."""
+    options = sorted((k, None if _numeric(v) else v) for k, v in config.optimizer_options.items())
+    clip = "norm" if config.clip_norm is not None else "value" if config.clip_value is not None else None
+    seed = config.seed if config.fit is not None else None
+    return repr((config.function, config.fit, config.dim, config.backend, config.device, config.dtype,
+                 config.optimizer, options, config.schedule, clip, config.epochs, config.stop, seed))  # fmt: skip
 
 
 def _numeric(value: Any) -> bool:
@@ -264,7 +262,7 @@ class BatchJob:
 
     batch: int
     ids: list[int]
-    configs: list[dict[str, Any]]
+    configs: list[Config]  # validated (a Config pickles)
     record_every: int
     width: int  # params columns in metrics records
     base_dir: str | None = None
@@ -295,16 +293,8 @@ def make_batches(pending: list[tuple[int, Config]], record_every: int, width: in
     for members in groups.values():
         for start in range(0, len(members), max_batch):
             chunk = members[start : start + max_batch]
-            jobs.append(BatchJob(len(jobs), [i for i, _ in chunk], [_plain(c) for _, c in chunk], record_every, width, base_dir))
+            jobs.append(BatchJob(len(jobs), [i for i, _ in chunk], [c for _, c in chunk], record_every, width, base_dir))
     return jobs
-
-
-def _plain(config: Config) -> dict[str, Any]:
-    import yaml
-
-    from .config import to_yaml
-
-    return yaml.safe_load(to_yaml(config))  # exactly what a run's config.yaml would hold
 
 
 def run_batch(job: BatchJob, interrupt=None) -> BatchResult:
@@ -314,7 +304,7 @@ def run_batch(job: BatchJob, interrupt=None) -> BatchResult:
     from .runner import initial_point, prepare
 
     started = time.perf_counter()
-    configs = [validate(c) for c in job.configs]
+    configs = job.configs
     base = Path(job.base_dir) if job.base_dir else None
     first = prepare(configs[0], base)
     names, backend, fit = first.names, first.backend, first.fit
@@ -559,7 +549,7 @@ def run_sweep(base: dict[str, Any], spec: SweepSpec, options: SweepOptions, prog
     done: dict[int, dict[str, str]] = {}
     if options.resume is not None:
         path = find_sweep(Path(options.runs_dir), options.resume)
-        recorded = yaml.safe_load((path / SWEEP_FILE).read_text())
+        recorded = yaml.load((path / SWEEP_FILE).read_text(), Loader=_yaml_loader())
         if recorded.get("fingerprint") != print_key:
             raise GdrunError(f"the sweep declaration changed since {path} was made; resume refuses to mix them "
                              "(run it as a new sweep, or restore the declaration)")  # fmt: skip
@@ -567,12 +557,12 @@ def run_sweep(base: dict[str, Any], spec: SweepSpec, options: SweepOptions, prog
     else:
         name = options.name or base.get("name") or "sweep"
         path = create_run_dir(options.runs_dir, f"{name}", prefix="sweep-")
-        (path / SWEEP_FILE).write_text(yaml.safe_dump({
+        (path / SWEEP_FILE).write_text(yaml.dump({
             "name": name, "base": base, "sweep": {**spec.__dict__}, "configs": overrides, "fingerprint": print_key,
             "metrics": {"file": METRICS_FILE, "dtype": "float64", "columns": [*METRIC_HEAD,
                         *(f"p{i}" for i in range(width)), *METRIC_TAIL], "params": "p0.. in each config's order"},
             "param_names": param_names, "command": " ".join(options.command),
-        }, sort_keys=False))  # fmt: skip
+        }, Dumper=_yaml_dumper(), sort_keys=False))  # fmt: skip
     directory = SweepDir(path, swept, param_names, width)
     directory.start(done)
     pending = [(i, c) for i, c in enumerate(configs) if i not in done]
@@ -613,6 +603,19 @@ def run_sweep(base: dict[str, Any], spec: SweepSpec, options: SweepOptions, prog
     return summary, code
 
 
+def _yaml_dumper():
+    """libyaml's safe dumper when PyYAML has it: a sweep.yaml can list 100,000 configs."""
+    import yaml
+
+    return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _yaml_loader():
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _param_layout(configs: list[Config], base_dir: str | None) -> tuple[list[str], int]:
     """The union of parameter names (for results.csv) and the widest config (for metrics)."""
     from .runner import prepare
@@ -646,7 +649,7 @@ def open_config(sweep_dir: Path, config_id: int):
 
     from .runs import RunRecord
 
-    meta = yaml.safe_load((sweep_dir / SWEEP_FILE).read_text())
+    meta = yaml.load((sweep_dir / SWEEP_FILE).read_text(), Loader=_yaml_loader())
     if not 0 <= config_id < len(meta["configs"]):
         raise GdrunError(f"{sweep_dir} has configs 0 to {len(meta['configs']) - 1}, not {config_id}")
     row = next((r for r in read_results(sweep_dir) if int(r["id"]) == config_id), None)

@@ -153,16 +153,14 @@ def test_fit_sweeps_batch_too(tmp_path):
 def test_failed_batches_fail_fast_and_max_failures(tmp_path, monkeypatch):
     import gdrun.sweep as sweep
 
-    original = sweep.run_batch
+    def run(self, jobs, interrupt):  # every adam batch breaks, the others run
+        for job in jobs:
+            if job.configs[0].optimizer == "adam":
+                yield sweep.failed_result(job, RuntimeError("broken batch"))
+            else:
+                yield sweep.run_batch(job, interrupt)
 
-    def flaky(job, interrupt=None):
-        if any(json.dumps(c["optimizer"]) == '"adam"' for c in job.configs):
-            raise RuntimeError("broken batch")
-        return original(job, interrupt)
-
-    monkeypatch.setattr(sweep.LocalExecutor, "run", lambda self, jobs, interrupt: (
-        flaky(job) if job.configs[0]["optimizer"] != "adam" else sweep.failed_result(job, RuntimeError("broken batch"))
-        for job in jobs))  # fmt: skip
+    monkeypatch.setattr(sweep.LocalExecutor, "run", run)
     spec = validate_sweep({"params": {"optimizer": ["adam", "sgd"], "lr": [0.01, 0.1]}})
     summary, code = run_sweep({"function": "x2", "epochs": 5}, spec, SweepOptions(runs_dir=tmp_path / "a"))
     assert code == 4 and summary["counts"]["failed"] == 2 and summary["counts"]["max_epochs"] == 2
