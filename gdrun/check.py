@@ -389,7 +389,14 @@ class Result:
         return f"{shown} ± {' + '.join(parts)}"
 
     def got_text(self) -> str:
-        return _g(self.got) if isinstance(self.got, float) else "none" if self.got is None else str(self.got)
+        if not isinstance(self.got, float):
+            return "none" if self.got is None else str(self.got)
+        text = _g(self.got)
+        if not self.passed and self.kind == "number" and math.isfinite(self.got):
+            bound = (self.atol or 0.0) + (self.rtol or 0.0) * abs(self.expected)
+            if abs(float(text) - self.expected) <= bound:  # 10 digits would hide why it failed
+                text = repr(self.got)
+        return text
 
     def message(self) -> str:
         text = f"{self.expectation}: expected {self.expected_text()}, got {self.got_text()}"
@@ -680,7 +687,7 @@ def footer(report: Report) -> str:
     parts = [f"{n['passed']} passed", f"{n['failed']} failed", f"{n['errors']} error{'s' if n['errors'] != 1 else ''}"]
     extra = []
     if n["skipped"]:
-        extra.append(f"{n['skipped']} skipped (no expect:)")
+        extra.append(f"{n['skipped']} skipped (nothing to check)")
     if n["deselected"]:
         extra.append(f"{n['deselected']} deselected by -k")
     checked = n["configs"] - n["skipped"]

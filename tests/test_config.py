@@ -49,7 +49,7 @@ def test_keys_are_the_config_fields():
     assert KEYS == tuple(f.name for f in fields(Config))
     assert set(KEYS) == {
         "function", "fit", "name", "dim", "backend", "device", "dtype", "optimizer", "optimizer_options",
-        "schedule", "clip_norm", "clip_value", "lr", "epochs", "init", "init_range", "seed", "stop", "every",
+        "schedule", "clip_norm", "clip_value", "lr", "epochs", "init", "init_range", "seed", "stop", "every", "expect",
     }  # fmt: skip
 
 
