@@ -619,6 +619,9 @@ def check_file(path: Path, runs_dir: str | Path, warn: Callable[[str], None] | N
             result.outcome, result.reason = "skipped", "no expect: part"
             return result
         raw.setdefault("name", path.stem if path.name != "config.yaml" else None)
+        if "sweep" in raw:
+            _check_sweep_file(path, raw, runs_dir, result)
+            return result
         config = validate(raw)
         result.name = config.name or result.name
         rules = applicable(config.expect, config.to_dict())
@@ -638,6 +641,45 @@ def check_file(path: Path, runs_dir: str | Path, warn: Callable[[str], None] | N
     result.status, result.reason, result.run_dir = summary["status"], summary.get("reason"), summary.get("run_dir")
     result.outcome = "passed" if all(r.passed for r in result.results) else "failed"
     return result
+
+
+def evaluate_sweep(expect: Any, sweep_dir: Path, items: list) -> list[Result]:
+    """Check every config of a finished sweep against the rules whose ``when`` it meets.
+    ``items`` are the sweep's (overrides, Config) pairs; each result names its config."""
+    from .sweep import read_results
+
+    results: list[Result] = []
+    for row in sorted(read_results(sweep_dir), key=lambda r: int(r["id"])):
+        i = int(row["id"])
+        overrides, config = items[i]
+        rules = applicable(expect, config.to_dict())
+        if not rules:
+            continue
+        summary = {
+            "status": row["status"], "iterations": int(row["steps"]), "value": _got_number(row["value"]),
+            "params": {k[len("param."):]: float(v) for k, v in row.items() if k.startswith("param.") and v != ""},
+        }  # fmt: skip
+        label = f"config {i} ({', '.join(f'{k}={v}' for k, v in overrides.items())}): "
+        for result in evaluate(rules, summary, expect):
+            result.expectation = label + result.expectation
+            results.append(result)
+    return results
+
+
+def _check_sweep_file(path: Path, raw: dict[str, Any], runs_dir: str | Path, result: "ConfigResult") -> None:
+    """A config with a ``sweep:`` part: run the sweep (batched) and check each of its configs."""
+    from .config import validate
+    from .sweep import SweepOptions, expanded_configs, run_sweep, validate_sweep
+
+    spec = validate_sweep(raw.pop("sweep") or {})
+    validate(raw)  # the base config alone, for its one-line errors
+    summary, _ = run_sweep(raw, spec, SweepOptions(runs_dir=Path(runs_dir), base_dir=str(path.parent),
+                                                  command=("gdrun", "check", path.as_posix())))  # fmt: skip
+    result.results = evaluate_sweep(validate(raw).expect, Path(summary["sweep_dir"]), expanded_configs(raw, spec))
+    result.status = summary["status"] if summary["status"] == "interrupted" else None
+    result.reason = f"sweep of {summary['configs']} configs in {summary['batches']} batch(es)"
+    result.run_dir = summary["sweep_dir"]
+    result.outcome = "passed" if all(r.passed for r in result.results) else "failed"
 
 
 def check(paths: Iterable[str | Path], runs_dir: str | Path = "runs", patterns: Iterable[str] = (),

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 import click
 import typer
 
-from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, GdrunError
+from .errors import EXIT_BAD_INPUT, EXIT_EXPECTATION, EXIT_INTERRUPTED, GdrunError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 converged or max_epochs, 1 an expectation failed (expect:, gdrun check), 2 bad input, 3 diverged, "
@@ -461,6 +461,18 @@ def sweep(
     with sweep_progress(output) as progress:
         summary, code = run_sweep(raw, spec, options, progress)
     sweep_report(summary, output.mode)
+    if raw.get("expect") is not None and code == 0:  # a sweep's expect: rules, per config (see gdrun check)
+        from .check import evaluate_sweep
+        from .config import validate
+        from .sweep import expanded_configs
+
+        failed = [r for r in evaluate_sweep(validate(raw).expect, Path(summary["sweep_dir"]), expanded_configs(raw, spec))
+                  if not r.passed]  # fmt: skip
+        for r in failed[:20]:
+            print(f"gdrun: expectation failed: {r.expectation}: expected {r.expected_text()}, got {r.got}", file=sys.stderr)
+        if failed:
+            print(f"gdrun: {len(failed)} expectation(s) failed", file=sys.stderr)
+            code = EXIT_EXPECTATION
     raise typer.Exit(code)
 
 

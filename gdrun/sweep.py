@@ -558,7 +558,8 @@ def run_sweep(base: dict[str, Any], spec: SweepSpec, options: SweepOptions, prog
         name = options.name or base.get("name") or "sweep"
         path = create_run_dir(options.runs_dir, f"{name}", prefix="sweep-")
         (path / SWEEP_FILE).write_text(yaml.dump({
-            "name": name, "base": base, "sweep": {**spec.__dict__}, "configs": overrides, "fingerprint": print_key,
+            "name": name, "base": json.loads(json.dumps(base, default=str)), "sweep": {**spec.__dict__}, "configs": overrides,
+            "fingerprint": print_key,
             "metrics": {"file": METRICS_FILE, "dtype": "float64", "columns": [*METRIC_HEAD,
                         *(f"p{i}" for i in range(width)), *METRIC_TAIL], "params": "p0.. in each config's order"},
             "param_names": param_names, "command": " ".join(options.command),
