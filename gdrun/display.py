@@ -38,7 +38,8 @@ def auto_every(epochs: int) -> int:
 
 
 def fmt(value: float) -> str:
-    return f"{value:.6g}"
+    """Six significant digits; a nan gradient norm is where the gradient is undefined."""
+    return "undefined" if value != value else f"{value:.6g}"
 
 
 def make_table(names: tuple[str, ...], rows: list[tuple], header: bool, counters: tuple[str, ...],
@@ -156,7 +157,7 @@ def summary_panel(summary: dict[str, Any], console: Console) -> None:
         ("why", Text(summary.get("reason") or "")),
         ("fitted" if fitting else "final point", Text(point)),
         (f"loss ({summary['loss']})" if fitting else "f", Text(fmt_any(summary["value"]))),
-        ("|grad|", Text(fmt_any(summary.get("grad_norm")))),
+        ("|grad|", Text("undefined (not differentiable here)" if summary.get("grad_norm") == "nan" else fmt_any(summary.get("grad_norm")))),
     ]
     if fitting:
         lines.append(("R^2", Text(fmt_any(summary.get("r2")))))

@@ -270,8 +270,11 @@ class _Tracker:
         bound = stop.diverge_above
         with np.errstate(invalid="ignore", over="ignore"):
             # "not (|v| <= bound)" is true for nan, for +-inf and past the bound: one pass each
-            diverged = ~(np.abs(x) <= bound).all(axis=2) | ~(np.abs(value) <= bound) | ~np.isfinite(grad_norm)
-            converged = np.zeros_like(diverged)
+            diverged = ~(np.abs(x) <= bound).all(axis=2) | ~(np.abs(value) <= bound)
+            # a finite point and value with no finite gradient: the function is not differentiable
+            # there (Ackley at its minimum, sqrt at 0); the run stops, and says so
+            undefined = ~np.isfinite(grad_norm) & ~diverged
+            converged = undefined.copy()
             if stop.grad_norm_below is not None:
                 converged |= grad_norm < stop.grad_norm_below
             if stop.value_below is not None:
@@ -297,6 +300,9 @@ class _Tracker:
 
     def _why(self, diverged: bool, step: int, x, value: float, grad_norm: float) -> str:
         stop = self.stop
+        if not diverged and not np.isfinite(grad_norm):
+            return (f"the gradient is undefined at {self.row_label} {step}: the function is not differentiable at "
+                    f"this point ({self.value_label} {value:.6g})")  # fmt: skip
         if not diverged:
             if stop.grad_norm_below is not None and grad_norm < stop.grad_norm_below:
                 return f"gradient norm {grad_norm:.3g} < {stop.grad_norm_below:g} at {self.row_label} {step}"
@@ -306,8 +312,6 @@ class _Tracker:
         bad = [i for i, v in enumerate(x) if not np.isfinite(v)]
         if bad:
             return f"{self.names[bad[0]]} became {x[bad[0]]} at {self.row_label} {step}"
-        if not np.isfinite(grad_norm):
-            return f"the gradient became non-finite at {self.row_label} {step}"
         if abs(value) > stop.diverge_above:
             return f"|{self.value_label}| = {abs(value):.3g} exceeded diverge_above = {stop.diverge_above:g} at {self.row_label} {step}"
         i = int(np.argmax(np.abs(x)))

@@ -262,3 +262,16 @@ def test_metrics_round_trip_exactly(gdrun):
         assert rec.metrics["x"][k] == x
         x = x - 0.3 * (2 * x)
     assert np.all(rec.metrics["lr"] == 0.3)
+
+
+def test_a_run_that_lands_where_the_gradient_is_undefined_says_so(gdrun):
+    r = gdrun("minimize", "ackley", "--init", "0", "--lr", "0.1", "--epochs", "10")
+    assert r.code == 0
+    assert "nan" not in r.out
+    assert "|grad|: undefined (not differentiable here)" in r.out
+    s = r.record().summary
+    assert s["status"] == "converged" and "not differentiable" in s["reason"] and s["iterations"] == 0
+    # reached by steps: |(x, y)| has unit gradient, and five steps of 0.1 land exactly on the kink
+    r = gdrun("minimize", "sqrt(x**2 + y**2)", "--init", "x=0.3,y=0.4", "--lr", "0.1", "--epochs", "10", "--quiet")
+    s = r.record().summary
+    assert s["status"] == "converged" and s["iterations"] == 5 and s["params"] == {"x": 0.0, "y": 0.0}
