@@ -272,6 +272,6 @@ def test_a_run_that_lands_where_the_gradient_is_undefined_says_so(gdrun):
     s = r.record().summary
     assert s["status"] == "converged" and "not differentiable" in s["reason"] and s["iterations"] == 0
     # reached by steps: |(x, y)| has unit gradient, and five steps of 0.1 land exactly on the kink
-    r = gdrun("minimize", "sqrt(x**2 + y**2)", "--init", "x=0.3,y=0.4", "--lr", "0.1", "--epochs", "10", "--quiet")
-    s = r.record().summary
+    r = gdrun("minimize", "sqrt(x**2 + y**2)", "--init", "x=0.3,y=0.4", "--lr", "0.1", "--epochs", "10", "--json")
+    s = json.loads(r.out)
     assert s["status"] == "converged" and s["iterations"] == 5 and s["params"] == {"x": 0.0, "y": 0.0}
