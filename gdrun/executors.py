@@ -11,13 +11,19 @@ writes the sweep directory. Every executor has the same interface as
     close()                    gives back what the executor holds (processes, a cluster)
 
 and the same behaviour on trouble: a batch that raises is reported as a failed batch (each of its
-configs ``failed`` with the error) and the others go on; on Ctrl-C (``interrupt.requested``) nothing
-more is started, what has not started is cancelled, and the results already finished are still
-yielded, so the sweep can be resumed.
+configs ``failed`` with the error) and the others go on. On Ctrl-C (``interrupt.requested``, set in
+the main process) nothing more is submitted, batches that have not started are cancelled, batches
+already running are told to stop at their next step (their unfinished configs come back
+``interrupted``, as with the local executor), and every result already in is still yielded, so the
+sweep can be resumed. Worker processes ignore SIGINT: a terminal sends it to the whole process
+group, and stopping is the main process's to do.
 
 ``processes`` and ``dask`` split even one large group of configs over their workers (a batch
 holds at most ``ceil(pending / workers)`` configs); configs of different structure run in
 parallel as separate batches.
+
+A script that runs a sweep with ``processes`` (or with a LocalCluster) must guard its entry point
+with ``if __name__ == "__main__":``, as for any multiprocessing: the workers import the main module.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import signal
 import time
 import uuid
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Iterator
 
@@ -81,7 +87,7 @@ def _outcome(future: Any, job: BatchJob) -> BatchResult:
     """A finished future's result, or the failed result of its batch."""
     try:
         return future.result()
-    except (Exception, CancelledError) as exc:  # the batch raised, or its worker died
+    except Exception as exc:  # the batch raised, its worker died, or it was cancelled
         return failed_result(job, exc)
 
 
@@ -192,10 +198,10 @@ class ProcessExecutor:
                 deadline = time.monotonic() + STOP_GRACE_S
                 while running and time.monotonic() < deadline:
                     done, _ = wait(running, timeout=POLL_S, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        job = running.pop(future)
-                        if not future.cancelled():
-                            yield _outcome(future, job)
+                    for future in done:  # a batch that raised now is not counted: it runs again on resume
+                        running.pop(future)
+                        if not future.cancelled() and future.exception() is None:
+                            yield future.result()
         finally:
             self._shutdown(grace=2.0)
 
@@ -245,6 +251,45 @@ def check_address(address: str) -> str:
         raise GdrunError(f"--scheduler must be a dask scheduler address like tcp://HOST:PORT, got {address!r}")
     scheme = match.group(1) or "tcp"
     return f"{scheme}://{match.group(2)}:{int(match.group(3))}"
+
+
+def _probe_scheduler(address: str, timeout: float) -> None:
+    """Ask ``address`` who it is, all within ``timeout`` seconds: a refused or unknown address, a
+    server that never answers (a Client would wait on it forever) or one that is not a dask
+    scheduler is a one-line error. Runs on its own event loop in a thread (the caller may have one)."""
+    import asyncio
+    import threading
+
+    from distributed.comm import connect
+
+    async def ask() -> Any:
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["reply"] = asyncio.run(asyncio.wait_for(ask(), timeout))
+        except BaseException as exc:  # noqa: BLE001 (reported below, in the caller's thread)
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="gdrun-dask-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 2.0)
+    reply, error = box.get("reply"), box.get("error")
+    if reply is None:
+        silent = error is None or isinstance(error, (TimeoutError, asyncio.TimeoutError))
+        why = "no answer" if silent else _one_line(error)
+        raise GdrunError(f"cannot reach a dask scheduler at {address} within {timeout:g} s ({why})")
+    kind = reply.get("type") if isinstance(reply, dict) else None
+    if kind != "Scheduler":
+        raise GdrunError(f"{address} answered, but it is {'a ' + kind if kind else 'not a dask server'}, not a dask "
+                         "scheduler (give the scheduler's address, e.g. tcp://HOST:8786)")  # fmt: skip
 
 
 class _DaskStopFlag:
@@ -308,17 +353,20 @@ class DaskExecutor:
         self._futures: dict[Any, BatchJob] = {}
         if scheduler is not None:
             address = check_address(scheduler)
+            _probe_scheduler(address, timeout)
             try:
                 self.client = distributed.Client(address, timeout=timeout, set_as_default=False)
-            except Exception as exc:  # refused, unknown host, not a scheduler, timed out
-                raise GdrunError(f"cannot reach the dask scheduler at {address} within {timeout:g} s "
-                                 f"({_one_line(exc)})") from None  # fmt: skip
+            except Exception as exc:
+                raise GdrunError(f"cannot connect to the dask scheduler at {address}: {_one_line(exc)}") from None
             self._check_workers(address)
         else:
             try:
+                # no dashboard, and the scheduler's small HTTP server (health checks) on a free loopback
+                # port rather than 8787; the workers preload this module (dask_setup: ignore Ctrl-C)
                 self.cluster = distributed.LocalCluster(
                     n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address=None, silence_logs=logging.ERROR, preload=["gdrun.executors"],
+                    dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                    silence_logs=logging.ERROR, preload=["gdrun.executors"],
                 )  # fmt: skip
                 self.client = distributed.Client(self.cluster, set_as_default=False)
             except Exception as exc:
@@ -370,9 +418,9 @@ class DaskExecutor:
                 deadline = time.monotonic() + STOP_GRACE_S
                 while futures and time.monotonic() < deadline:
                     for future in [f for f in futures if f.done()]:
-                        job = futures.pop(future)
-                        if future.status != "cancelled":
-                            yield _outcome(future, job)
+                        futures.pop(future)
+                        if future.status == "finished":  # one that raised now runs again on resume
+                            yield future.result()
                     time.sleep(POLL_S)
         finally:
             self._cancel()
