@@ -486,7 +486,8 @@ def main(argv: list[str] | None = None) -> None:
         where = exc.ctx.command_path if exc.ctx is not None else "gdrun"
         error(f"{exc.format_message()} (see '{where} --help')".replace("\n", " "))
         sys.exit(EXIT_BAD_INPUT)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):  # Ctrl-C outside a run (a run handles its own)
+        error("interrupted")
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         error(exc.format_message())
