@@ -100,6 +100,10 @@ register(
         minima=lambda dim: [Minimum((0.0,), 0.0)],
         default_init=lambda dim: [7.5],
         domain=(-10.0, 10.0),
+        notes=(
+            "One minimum f(0) = 0. Each gradient step multiplies x by 1 - 2 lr: lr 0.1 converges, lr 0.5 lands on 0 "
+            "in one step, lr 1 oscillates between -x and x, lr > 1 diverges."
+        ),
     )
 )
 register(
@@ -129,10 +133,12 @@ register(
         min_dim=2,
         notes=(
             "The n-dimensional form sum_{i<n} 100(x_{i+1} - x_i^2)^2 + (1 - x_i)^2 (Wikipedia, SFU, scipy.optimize.rosen "
-            "agree); one global minimum f(1, ..., 1) = 0. For 4 <= n <= 7 there is also a local (not global) minimum "
-            "near (-1, 1, ..., 1). Domain: De Jong's [-2.048, 2.048]; SFU gives [-5, 10], Wikipedia leaves it "
-            "unbounded. Default init (-1.2, 1, -1.2, 1, ...) is the classic start of Rosenbrock (1960) and of "
-            "More, Garbow & Hillstrom's extended Rosenbrock."
+            "agree); one global minimum f(1, ..., 1) = 0. For n = 2 and 3 it is the only minimum; from n = 4 on there "
+            "is also a local one, f = 3.70 at (-0.7757, 0.6131, 0.3821, 0.1460) for n = 4, f near 4 close to "
+            "(-1, 1, ..., 1) for larger n (Wikipedia: exactly two minima for 4 <= n <= 7). Domain: De Jong's "
+            "[-2.048, 2.048]; SFU gives [-5, 10], Wikipedia leaves it unbounded. Default init (-1.2, 1, -1.2, 1, ...) "
+            "is Rosenbrock's (1960) classic start, repeated as More, Garbow & Hillstrom do for their extended form; "
+            "gradient descent goes from it to (1, ..., 1) for n = 2 to 7."
         ),
     )
 )
@@ -160,7 +166,7 @@ register(
         make=_separable(["a**2", "cos(2*pi*a)"], "-20*exp(-0.2*sqrt(S1/n)) - exp(S2/n) + 20 + e"),
         fixed_dim=None,
         minima=lambda dim: [Minimum((0.0,) * dim, 0.0, differentiable=False)],
-        default_init=lambda dim: [0.8] * dim,
+        default_init=lambda dim: [0.4] * dim,
         domain=(-32.768, 32.768),
         notes=(
             "f = -20 exp(-0.2 sqrt(sum x_i^2 / n)) - exp(sum cos(2 pi x_i) / n) + 20 + e, with a = 20, b = 0.2, "
@@ -168,8 +174,11 @@ register(
             "where the function is NOT differentiable: sqrt(|x|^2) is a cone tip, so the gradient there is undefined "
             "and both the symbolic gradient and autograd give nan (0/0); near 0 the gradient norm stays about "
             "4/sqrt(n) instead of shrinking, so a --tol stop never triggers. In floating point the value at 0 is "
-            "within 1e-15 of 0. Domain [-32.768, 32.768] (SFU, Jamil & Yang); Wikipedia plots [-5, 5]. scipy's "
-            "benchmark docstring for Easom shows Ackley's formula by mistake (its code is Easom)."
+            "within 1e-15 of 0. With a fixed learning rate, descent ends bouncing around 0 at a distance of about lr "
+            "instead of converging. Default init 0.4 lies in the global minimum's basin (each |x_i| < about 0.5); "
+            "from 0.8 or farther gradient descent stops in a ripple. Domain [-32.768, 32.768] (SFU, Jamil & Yang); "
+            "Wikipedia plots [-5, 5]. scipy's benchmark docstring for Easom shows Ackley's formula by mistake (its "
+            "code is Easom)."
         ),
     )
 )
@@ -187,9 +196,10 @@ register(
         notes=(
             "f = sum(x_i^4 - 16 x_i^2 + 5 x_i) / 2. Global minimum at x_i = -2.903534027771177 (the root of "
             "4x^3 - 32x + 5, solved to 60 digits with mpmath and rounded), f = -39.166165703771415 n; the other well, "
-            "x_i = 2.746802, is local (-25.0 per variable), so there are 2^n - 1 local minima. Sources disagree: "
+            "x_i = 2.746803, is local (-25.029 per variable), so there are 2^n - 1 local minima. Sources disagree: "
             "scipy's benchmark lists x_i = -2.903534018185960 (1e-8 off) and its docstring drops the /2 that its code "
-            "has; SFU (and benchmarkfcns, copying it) lists -39.16599 n at -2.903534, a value 1.8e-4 n ABOVE the true minimum; argmin rounds to -39.16616 n; Wikipedia only brackets the value "
+            "has; SFU (and benchmarkfcns, copying it) lists -39.16599 n at -2.903534, a value 1.8e-4 n ABOVE the "
+            "true minimum; argmin rounds to -39.16616 n; Wikipedia only brackets the value "
             "between -39.16617 n and -39.16616 n. Default init 0 (not stationary: the 5x term tilts it toward the "
             "global well); --init 1 ends in the local well."
         ),
@@ -309,13 +319,14 @@ register(
         ),
         fixed_dim=2,
         minima=_minima(((0.0, -1.0), 3.0)),
-        default_init=_init(-0.5, 0.5),
+        default_init=_init(-1.0, 1.0),
         domain=(-2.0, 2.0),
         notes=(
             "One global minimum f(0, -1) = 3, exact; local minima f = 30 at (-0.6, -0.4), 84 at (1.8, 0.2) and 840 at "
             "(1.2, 0.8). Domain [-2, 2] (Wikipedia, SFU agree). SFU also lists a rescaled, log-transformed variant; "
             "this is the original. Values span 3 to 1e6 over the domain, so a learning rate that suits the walls "
-            "crawls near the minimum: an adaptive optimizer helps."
+            "crawls near the minimum: an adaptive optimizer helps. From the default init (-1, 1) descent reaches the "
+            "global minimum; from (-0.5, 0.5) it ends in the local one at (-0.6, -0.4)."
         ),
     )
 )
@@ -326,11 +337,14 @@ register(
         make=_expression("sin(3*pi*x)**2 + (x - 1)**2*(1 + sin(3*pi*y)**2) + (y - 1)**2*(1 + sin(2*pi*y)**2)"),
         fixed_dim=2,
         minima=_minima(((1.0, 1.0), 0.0)),
-        default_init=_init(-0.5, 0.5),
+        default_init=_init(0.9, 1.7),
         domain=(-10.0, 10.0),
         notes=(
             "Levi (Levy) N.13: one global minimum f(1, 1) = 0 (exact up to sin(3 pi) rounding, about 1e-31). "
-            "Domain [-10, 10] (Wikipedia, SFU, scipy agree). Many local minima."
+            "Domain [-10, 10] (Wikipedia, SFU, scipy agree). Many local minima: sin^2(3 pi x) ripples every 1/3 in x, "
+            "(1 + sin^2(2 pi y)) ripples in y; the global minimum's basin for gradient descent is only about "
+            "(0.84, 1.16) x (0.2, 1.8), and the default init (0.9, 1.7) lies in it. The curvature at (1, 1) is about "
+            "180 across x, so plain gradient descent needs lr < 0.011 there."
         ),
     )
 )
@@ -341,12 +355,14 @@ register(
         make=_expression("-cos(x)*cos(y)*exp(-((x - pi)**2 + (y - pi)**2))"),
         fixed_dim=2,
         minima=_minima(((3.141592653589793, 3.141592653589793), -1.0)),
-        default_init=_init(1.0, 1.0),
+        default_init=_init(2.0, 2.0),
         domain=(-100.0, 100.0),
         notes=(
-            "One global minimum f(pi, pi) = -1. Away from the well |f| and the gradient underflow to nearly 0 "
-            "(at (1, 1) the gradient is about 1e-4; 5 units away it is below 1e-10), so gradient descent from a "
-            "random start in [-100, 100]^2 does not move: start near the well. Domain [-100, 100] (Wikipedia, SFU, "
+            "One global minimum f(pi, pi) = -1. -cos(x) cos(y) is negative in every cell where cos(x) and cos(y) have "
+            "the same sign, so each such cell holds a shallow local minimum (e.g. f = -8.1e-5 at (1.305, 1.305)); the "
+            "global well is the cell (pi/2, 3pi/2)^2, where the default init (2, 2) lies. Away from the well f and the "
+            "gradient vanish (the gradient is 7e-4 at 3 units from (pi, pi), 3e-11 at 5, below 1e-20 at 8), so "
+            "gradient descent from a random start in [-100, 100]^2 does not move. Domain [-100, 100] (Wikipedia, SFU, "
             "scipy agree); scipy's benchmark docstring shows Ackley's formula and minimum (0, 0) by mistake while its "
             "code is this function."
         ),
