@@ -213,7 +213,8 @@ def _summary_start(prepared: Prepared, run_dir: Path, command: tuple[str, ...]) 
     }
     if prepared.function is not None and prepared.function.builtin is not None:
         summary["known_minima"] = [
-            {"point": list(m.point), "value": m.value} for m in prepared.function.builtin.minima(len(names))
+            {"point": list(m.point), "value": m.value, "differentiable": m.differentiable}
+            for m in prepared.function.builtin.minima(len(names))
         ]
     if fit is not None:
         summary.update(
