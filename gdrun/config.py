@@ -385,12 +385,20 @@ def apply_sets(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
         except yaml.YAMLError:
             value = text
         head, dot, rest = key.partition(".")
-        if dot and head in NESTED_KEYS and rest:
-            data[head] = {**(data.get(head) or {}), rest: value}
-        elif key not in KEYS:
+        if not (dot and head in NESTED_KEYS and rest) and key not in KEYS:
             raise GdrunError(f"unknown config key '{key}'{closest(key, KEYS)}")
-        else:
-            data[key] = value
+        data = set_key(data, key, value)
+    return data
+
+
+def set_key(raw: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """``raw`` with ``key`` set to ``value``; ``stop.x``, ``optimizer_options.x``... reach in."""
+    data = dict(raw)
+    head, dot, rest = key.partition(".")
+    if dot and head in NESTED_KEYS and rest:
+        data[head] = {**(data.get(head) or {}), rest: value}
+    else:
+        data[key] = value
     return data
 
 

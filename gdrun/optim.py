@@ -223,9 +223,9 @@ def _fail(owner: str, option: str, value, requirement: str) -> GdrunError:
     return GdrunError(f"invalid {option} {value!r} for {owner}: {requirement}")
 
 
-def _number(owner: str, option: str, value, check) -> float | np.ndarray:
-    """A validated option of ``owner`` ("optimizer 'sgd'"): a Python float, or a float64 array
-    (B, 1) of per-run values."""
+def check_number(owner: str, option: str, value, check) -> float | np.ndarray:
+    """A validated numeric option of ``owner`` ("optimizer 'sgd'", "schedule 'step'"): a Python
+    float, or a float64 array (B, 1) of per-run values; ``check`` is (test, requirement)."""
     test, requirement = check
     if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
         raise _fail(owner, option, value, "must be a number")
@@ -269,10 +269,10 @@ def _options(optimizer: str, given: dict) -> dict:
         elif key == "betas":
             if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__") or len(value) != 2:
                 raise _fail(owner, key, value, "must be a pair (beta1, beta2)")
-            values["beta1"] = _number(owner, "betas[0]", value[0], _BETA)
-            values["beta2"] = _number(owner, "betas[1]", value[1], _BETA)
+            values["beta1"] = check_number(owner, "betas[0]", value[0], _BETA)
+            values["beta2"] = check_number(owner, "betas[1]", value[1], _BETA)
         else:
-            values[key] = _number(owner, key, value, _CHECKS[key])
+            values[key] = check_number(owner, key, value, _CHECKS[key])
     sizes = {v.shape[0] for v in values.values() if isinstance(v, np.ndarray)}
     if len(sizes) > 1:
         raise GdrunError(f"optimizer '{optimizer}': per-run options of different lengths {sorted(sizes)}")
@@ -691,7 +691,7 @@ def get_clip(mode: str, value) -> Callable[[Any], Any]:
     if mode not in CLIP_MODES:
         raise unknown_name("clip mode", mode, CLIP_MODES)
     option = "max_norm" if mode == "norm" else "clip_value"
-    bound = _number("gradient clipping", option, value, (lambda v: v > 0, "must be > 0"))
+    bound = check_number("gradient clipping", option, value, (lambda v: v > 0, "must be > 0"))
     if mode == "norm":
         return lambda grads: clip_by_norm(grads, bound)
     return lambda grads: clip_by_value(grads, bound)

@@ -83,22 +83,9 @@ def _fail(schedule: str, option: str, value, requirement: str) -> GdrunError:
 
 def _float(schedule: str, option: str, value, test, requirement: str) -> float | np.ndarray:
     """A float option, or a float64 array (B, 1) of per-run values, passing ``test``."""
-    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
-        raise _fail(schedule, option, value, "must be a number")
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise _fail(schedule, option, value, "must be a number") from None
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    if array.ndim not in (0, 2) or (array.ndim == 2 and (array.shape[1] != 1 or array.shape[0] == 0)):
-        raise GdrunError(f"invalid {option} for schedule '{schedule}': must be a number or one number per run "
-                         f"(shape (B, 1)), not an array of shape {array.shape}")  # fmt: skip
-    ok = np.isfinite(array) & test(array)
-    if not np.all(ok):
-        bad = float(array[~ok].flat[0])
-        raise _fail(schedule, option, int(bad) if bad.is_integer() else bad, requirement)
-    return float(array) if array.ndim == 0 else array
+    from .optim import check_number
+
+    return check_number(f"schedule '{schedule}'", option, value, (test, requirement))
 
 
 def _int(schedule: str, option: str, value, least: int) -> int:

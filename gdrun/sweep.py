@@ -34,7 +34,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .config import KEYS, NESTED_KEYS, Config, validate
+from .config import KEYS, NESTED_KEYS, Config, set_key, validate
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GdrunError, closest
 
 SWEEP_KEYS = ("kind", "params", "n", "seed", "record_every")
@@ -188,17 +188,6 @@ def expand(spec: SweepSpec) -> list[dict[str, Any]]:
             raise GdrunError(f"a zip sweep needs lists of one length, got {', '.join(f'{k}: {n}' for k, n in lengths.items())}")
         return [dict(zip(keys, row)) for row in zip(*lists)]
     return [dict(zip(keys, row)) for row in itertools.product(*lists)]
-
-
-def set_key(raw: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    """``raw`` with ``key`` (possibly ``stop.x`` / ``optimizer_options.x`` ...) set to ``value``."""
-    data = dict(raw)
-    head, dot, rest = key.partition(".")
-    if dot and head in NESTED_KEYS:
-        data[head] = {**(data.get(head) or {}), rest: value}
-    else:
-        data[key] = value
-    return data
 
 
 def expanded_configs(base: dict[str, Any], spec: SweepSpec) -> list[tuple[dict[str, Any], Config]]:
