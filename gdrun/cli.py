@@ -415,9 +415,9 @@ def sweep(
 
         gdrun sweep configs/e1_x2_lr0.1_converges.yaml -p lr=0.001,0.01,0.1,1 -p init=7.5,-3
 
-        gdrun sweep configs/sweep_rosenbrock_adam.yaml --plan
+        gdrun sweep configs/sweep_x2_which_lr_converges.yaml --plan
 
-        gdrun sweep configs/sweep_rosenbrock_adam.yaml --resume sweep_rosenbrock_adam
+        gdrun sweep configs/sweep_x2_which_lr_converges.yaml --resume sweep_x2_which_lr_converges
 
     Results go to runs/sweep-<time>-<name>-<id>/ (results.csv, metrics.f64, sweep.yaml); one
     config opens as a run with "gdrun show SWEEP_DIR/ID". Exit codes: 0 all configs ran (diverging
