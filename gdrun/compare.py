@@ -7,6 +7,7 @@ ranked by final value, then by the steps needed to come within ``reach`` of the 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,11 @@ def variants(config: Config, text: str) -> list[tuple[str, Config]]:
         spec = parse_spec("--optimizer", label)
         name = spec.pop("name")
         lr = spec.pop("lr", config.lr)
-        raw = {**config.to_dict(), "optimizer": name, "optimizer_options": {**config.optimizer_options, **spec}, "lr": lr}
+        from .optim import OPTIMIZER_OPTIONS
+
+        defaults = OPTIMIZER_OPTIONS.get(name, {})  # spelled out, so variants of one optimizer share a batch
+        options = {**defaults, **config.optimizer_options, **spec} if name == config.optimizer else {**defaults, **spec}
+        raw = {**config.to_dict(), "optimizer": name, "optimizer_options": options, "lr": lr}
         raw["name"] = f"{config.name or 'compare'}-{name}"
         raw = {k: v for k, v in raw.items() if v is not None or k in ("init", "seed")}
         out.append((label, validate(raw)))
@@ -40,20 +45,28 @@ def variants(config: Config, text: str) -> list[tuple[str, Config]]:
 
 
 def compare(runs: list[tuple[str, Config]], runs_dir: str | Path, output, reach: float, base: Path | None = None):
-    """Run every variant, then rank them. Returns (ranking rows, exit code)."""
-    from .runner import execute, prepare
+    """Run every variant (those of one optimizer kind as one batch), then rank them.
+    Returns (ranking rows, exit code)."""
+    from .runner import execute_batch, prepare
+    from .sweep import structure
 
     for _, config in runs:  # every variant's input is checked before any of them runs
         prepare(config, base)
-    console = output.console or Console()
-    summaries = []
-    for label, config in runs:
+    console = output.console or Console(width=None if sys.stdout.isatty() else 160)  # a pipe: never cut the table
+    groups: dict[str, list[int]] = {}
+    for i, (_, config) in enumerate(runs):
+        groups.setdefault(structure(config), []).append(i)
+    by_variant: dict[int, dict] = {}
+    for members in groups.values():
+        labels = ", ".join(runs[i][0] for i in members)
         if output.mode == "table":
-            console.print(f"[bold]{label}[/bold] ...", highlight=False)
-        summary, _ = execute(config, runs_dir, replace(output, mode="quiet"), base)
-        summaries.append((label, summary))
-        if output.mode == "table":
-            console.print(f"  {summary['status']}: f = {summary['value']}, {summary['wall_time_s']:.2f} s", highlight=False)
+            console.print(f"[bold]{labels}[/bold] ({'one batch' if len(members) > 1 else 'one run'}) ...", highlight=False)
+        results = execute_batch([runs[i][1] for i in members], runs_dir, replace(output, mode="quiet"), base)
+        for i, (summary, _) in zip(members, results):
+            by_variant[i] = summary
+            if output.mode == "table":
+                console.print(f"  {runs[i][0]}: {summary['status']}, f = {summary['value']}", highlight=False)
+    summaries = [(label, by_variant[i]) for i, (label, _) in enumerate(runs)]
     rows = rank(summaries, reach)
     if output.mode == "json":
         import json

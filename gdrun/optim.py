@@ -695,3 +695,24 @@ def get_clip(mode: str, value) -> Callable[[Any], Any]:
     if mode == "norm":
         return lambda grads: clip_by_norm(grads, bound)
     return lambda grads: clip_by_value(grads, bound)
+
+
+# -------------------------------------------------------------------------------------------- batches
+
+
+def per_run(values: list) -> Any:
+    """One value if every run has the same, else a (B, 1) array."""
+    if all(v == values[0] for v in values):
+        return values[0]
+    return np.array(values, dtype=np.float64).reshape(-1, 1)
+
+
+def per_run_options(options: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in options[0]:
+        values = [o.get(key) for o in options]
+        if isinstance(values[0], (tuple, list)):  # betas: one array per element
+            out[key] = tuple(per_run([v[i] for v in values]) for i in range(len(values[0])))
+        else:
+            out[key] = per_run(values)
+    return out

@@ -124,62 +124,83 @@ def initial_point(config: Config, names: tuple[str, ...], default: list[float], 
 
 def execute(config: Config, runs_dir: str | Path = "runs", output: Output = Output(), base: Path | None = None) -> tuple[dict, int]:
     """Run ``config``, write its run directory, print as ``output`` asks; return (summary, exit code)."""
+    return execute_batch([config], runs_dir, output, base)[0]
+
+
+def execute_batch(configs: list[Config], runs_dir: str | Path = "runs", output: Output = Output(),
+                  base: Path | None = None) -> list[tuple[dict, int]]:  # fmt: skip
+    """Run configs that share their structure (see sweep.structure) as ONE engine batch, each with
+    its own run directory; the table and panel are shown for a single config only."""
     from rich.console import Console
 
     from .display import RunDisplay, summary_panel
+    from .optim import get_clip, get_optimizer, per_run, per_run_options
 
-    prepared = prepare(config, base, output.warn)
-    config, backend, names, fit = prepared.config, prepared.backend, prepared.names, prepared.fit
+    everything = [prepare(c, base, output.warn) for c in configs]
+    prepared = everything[0]
+    backend, names, fit, config = prepared.backend, prepared.names, prepared.fit, prepared.config
+    single = len(everything) == 1
     console = output.console or Console()
     predictions_before = _predictions(fit, prepared.init)
-    if output.mode == "table" and predictions_before:
+    if output.mode == "table" and single and predictions_before:
         for at, value in zip(*predictions_before):
             console.print(f"predict (before training) {_point(at)} -> {value:.6g}", highlight=False)
+    optimizer, clip = prepared.optimizer, prepared.clip
+    if not single:  # numbers that differ between the runs become arrays along the batch axis
+        optimizer = get_optimizer(config.optimizer, **per_run_options([p.config.optimizer_options for p in everything]))
+        if clip is not None:
+            mode = "norm" if config.clip_norm is not None else "value"
+            clip = get_clip(mode, per_run([p.config.clip_norm if mode == "norm" else p.config.clip_value for p in everything]))
 
-    run_dir = create_run_dir(runs_dir, config.name)
-    (run_dir / CONFIG_FILE).write_text(to_yaml(config))
-    summary = _summary_start(prepared, run_dir, output.command)
-    write_json_atomic(run_dir / SUMMARY_FILE, summary)
-
-    epoch_column = fit is not None
-    metrics = MetricsWriter(run_dir / METRICS_FILE, names, epochs=epoch_column)
+    run_dirs, summaries, writers = [], [], []
+    for b, p in enumerate(everything):
+        run_dir = create_run_dir(runs_dir, p.config.name)
+        (run_dir / CONFIG_FILE).write_text(to_yaml(p.config))
+        summaries.append(_summary_start(p, run_dir, output.command))
+        write_json_atomic(run_dir / SUMMARY_FILE, summaries[-1])
+        writers.append(MetricsWriter(run_dir / METRICS_FILE, names, member=b, epochs=fit is not None))
+        run_dirs.append(run_dir)
     display = None
-    if output.mode == "table":
-        display = RunDisplay(console, names, config.epochs, config.every, epoch_rows=epoch_column,
+    if output.mode == "table" and single:
+        display = RunDisplay(console, names, config.epochs, config.every, epoch_rows=fit is not None,
                              updates=prepared.batches_per_epoch > 1)  # fmt: skip
-    observers = (metrics,) + ((display,) if display else ())
+    observers = tuple(writers) + ((display,) if display else ())
     crash: BaseException | None = None
     outcome = None
     started = time.perf_counter()
     try:
-        x0 = backend.asarray(prepared.init[None, :])
+        x0 = backend.asarray(np.stack([p.init for p in everything]))
+        lr = np.array([[p.config.lr] for p in everything])
         stop = engine.StopRule(config.stop.grad_norm_below, config.stop.value_below, config.stop.diverge_above)
         with engine.Interrupt() as interrupt, display or contextlib.nullcontext():
-            outcome = engine.run(prepared.problem, x0, prepared.optimizer, np.array([[config.lr]]), config.epochs,
-                                 backend, stop, observers, interrupt, names, prepared.schedule, prepared.clip,
-                                 ("epoch", "loss") if fit is not None else ("step", "value"))  # fmt: skip
+            outcome = engine.run(prepared.problem, x0, optimizer, lr, config.epochs, backend, stop, observers, interrupt,
+                                 names, prepared.schedule, clip, ("epoch", "loss") if fit is not None else ("step", "value"))  # fmt: skip
     except KeyboardInterrupt as exc:  # a second Ctrl-C: stop hard, but still say so on disk
         crash = exc
     except Exception as exc:
         crash = exc
     finally:
-        metrics.close()
+        for writer in writers:
+            writer.close()
     if display is not None:
         display.finish()
 
-    summary.update(_summary_end(prepared, outcome, crash, time.perf_counter() - started))
     if outcome is not None and outcome.error is not None:
         crash = outcome.error
-    if crash is not None and not isinstance(crash, KeyboardInterrupt):
-        (run_dir / ERROR_FILE).write_text("".join(traceback.format_exception(crash)))
-    write_json_atomic(run_dir / SUMMARY_FILE, summary)
-    if output.mode == "json":
+    results = []
+    for b, (p, run_dir, summary) in enumerate(zip(everything, run_dirs, summaries)):
+        summary.update(_summary_end(p, outcome, crash, time.perf_counter() - started, member=b))
+        if crash is not None and not isinstance(crash, KeyboardInterrupt):
+            (run_dir / ERROR_FILE).write_text("".join(traceback.format_exception(crash)))
+        write_json_atomic(run_dir / SUMMARY_FILE, summary)
+        results.append((summary, STATUS_EXIT_CODES[summary["status"]]))
+    if output.mode == "json" and single:
         import json
 
-        print(json.dumps(summary, indent=2))
-    elif output.mode == "table":
-        summary_panel(summary, console)
-    return summary, STATUS_EXIT_CODES[summary["status"]]
+        print(json.dumps(summaries[0], indent=2))
+    elif output.mode == "table" and single:
+        summary_panel(summaries[0], console)
+    return results
 
 
 def _point(at: dict[str, float]) -> str:
@@ -259,32 +280,32 @@ def _summary_start(prepared: Prepared, run_dir: Path, command: tuple[str, ...]) 
     return summary
 
 
-def _summary_end(prepared: Prepared, outcome, crash, wall: float) -> dict:
+def _summary_end(prepared: Prepared, outcome, crash, wall: float, member: int = 0) -> dict:
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if outcome is None:  # the engine itself did not return: a crash or a hard interrupt
         status = "interrupted" if isinstance(crash, KeyboardInterrupt) else "failed"
         reason = "interrupted twice (Ctrl-C Ctrl-C)" if status == "interrupted" else f"{type(crash).__name__}: {crash}"
         return {"status": status, "reason": reason, "wall_time_s": wall, "finished_at": finished}
     end: dict[str, Any] = {
-        "status": outcome.status[0],
-        "reason": outcome.reason[0],
-        "iterations": int(outcome.iterations[0]),
-        "updates": int(outcome.updates[0]),
+        "status": outcome.status[member],
+        "reason": outcome.reason[member],
+        "iterations": int(outcome.iterations[member]),
+        "updates": int(outcome.updates[member]),
         "wall_time_s": outcome.wall_time_s,
         "finished_at": finished,
     }
-    if outcome.seen[0]:  # at least one row was computed
+    if outcome.seen[member]:  # at least one row was computed
         fit = prepared.fit
-        params = dict(zip(prepared.names, outcome.x[0].tolist()))
+        params = dict(zip(prepared.names, outcome.x[member].tolist()))
         trained = {k: json_number(v) for k, v in params.items()}
         end["params"] = fit.all_params(trained) if fit else trained
-        end["value"] = json_number(outcome.value[0])
-        end["grad_norm"] = json_number(outcome.grad_norm[0])
+        end["value"] = json_number(outcome.value[member])
+        end["grad_norm"] = json_number(outcome.grad_norm[member])
         if fit is not None:
             end["r2"] = json_number(fit.r2({**fit.frozen, **params}))
             if fit.spec.predict is not None:
                 before = _predictions(fit, prepared.init)
-                after = _predictions(fit, outcome.x[0])
+                after = _predictions(fit, outcome.x[member])
                 end["predictions"] = [
                     {"at": at, "before": json_number(b), "after": json_number(a)}
                     for at, b, a in zip(before[0], before[1], after[1])

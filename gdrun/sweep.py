@@ -289,7 +289,7 @@ def make_batches(pending: list[tuple[int, Config]], record_every: int, width: in
 def run_batch(job: BatchJob, interrupt=None) -> BatchResult:
     """Run one batch: its configs share everything but per-run numbers."""
     from . import engine
-    from .optim import get_clip, get_optimizer
+    from .optim import get_clip, get_optimizer, per_run, per_run_options
     from .runner import initial_point, prepare
 
     started = time.perf_counter()
@@ -301,12 +301,12 @@ def run_batch(job: BatchJob, interrupt=None) -> BatchResult:
     extra = tuple(fit.frozen) if fit is not None else ()
     x0 = np.stack([initial_point(c, names, default, extra) for c in configs])
     lr = np.array([[c.lr] for c in configs])
-    optimizer = get_optimizer(configs[0].optimizer, **_per_run_options([c.optimizer_options for c in configs]))
+    optimizer = get_optimizer(configs[0].optimizer, **per_run_options([c.optimizer_options for c in configs]))
     clip = None
     if configs[0].clip_norm is not None or configs[0].clip_value is not None:
         mode = "norm" if configs[0].clip_norm is not None else "value"
         values = [c.clip_norm if mode == "norm" else c.clip_value for c in configs]
-        clip = get_clip(mode, _per_run(values))
+        clip = get_clip(mode, per_run(values))
     recorder = _Recorder(job.ids, job.record_every, len(names), job.width)
     stop = configs[0].stop
     labels = ("epoch", "loss") if fit is not None else ("step", "value")
@@ -321,24 +321,6 @@ def run_batch(job: BatchJob, interrupt=None) -> BatchResult:
     return BatchResult(job.batch, job.ids, names, outcome.status, outcome.reason, outcome.iterations.tolist(),
                        outcome.updates.tolist(), outcome.value.tolist(), outcome.grad_norm.tolist(), params, metrics,
                        time.perf_counter() - started)  # fmt: skip
-
-
-def _per_run(values: list) -> Any:
-    """One value if every run has the same, else a (B, 1) array."""
-    if all(v == values[0] for v in values):
-        return values[0]
-    return np.array(values, dtype=np.float64).reshape(-1, 1)
-
-
-def _per_run_options(options: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in options[0]:
-        values = [o.get(key) for o in options]
-        if isinstance(values[0], (tuple, list)):  # betas: one array per element
-            out[key] = tuple(_per_run([v[i] for v in values]) for i in range(len(values[0])))
-        else:
-            out[key] = _per_run(values)
-    return out
 
 
 class _Recorder:

@@ -92,3 +92,20 @@ def test_bad_variants_are_one_line_errors_before_anything_runs(gdrun):
         assert r.code == 2, (args, r.err)
         assert len(r.err.strip().splitlines()) == 1 and needle in r.err, (args, r.err)
         assert r.run_dirs() == [], args
+
+
+def test_variants_of_one_optimizer_run_as_one_batch_and_equal_separate_runs(gdrun, tmp_path):
+    r = gdrun("minimize", ROSENBROCK, "--init", "x=-1.2,y=1", "--optimizer", "sgd,sgd:momentum=0.9,sgd:lr=0.002",
+              "--lr", "0.001", "--epochs", "500")  # fmt: skip
+    assert "sgd, sgd:momentum=0.9, sgd:lr=0.002 (one batch)" in r.out
+    from gdrun.runs import read_run
+
+    records = [read_run(d) for d in r.run_dirs()]
+    batched = {(rec.config["lr"], rec.config["optimizer_options"]["momentum"]): rec.summary["params"] for rec in records}
+    assert len(batched) == 3
+    for (lr, momentum), params in batched.items():
+        alone = gdrun("minimize", ROSENBROCK, "--init", "x=-1.2,y=1", "--lr", str(lr), "--opt", f"momentum={momentum}",
+                      "--epochs", "500", "--quiet", "--runs-dir", str(tmp_path / f"alone-{lr}-{momentum}"))  # fmt: skip
+        assert alone.code == 0
+        (single,) = (tmp_path / f"alone-{lr}-{momentum}").iterdir()
+        assert read_run(single).summary["params"] == params  # bit for bit
