@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import EXIT_BAD_INPUT, EXIT_EXPECTATION, EXIT_INTERRUPTED, EXIT_OK, GdrunError, closest
+from .runs import summary_number
 
 STATUSES = ("converged", "max_epochs", "diverged", "failed")
 OK_STATUSES = ("converged", "max_epochs")  # what a rule without `status:` requires
@@ -282,7 +283,7 @@ def matches(when: dict[str, Any] | None, values: dict[str, Any]) -> bool:
             elif op == "in":
                 ok = any(_same(value, item) for item in operand)
             else:
-                number = _as_number(value)
+                number = summary_number(value)
                 ok = number is not None and {
                     "below": number < operand, "above": number > operand,
                     "at_most": number <= operand, "at_least": number >= operand,
@@ -304,23 +305,10 @@ def lookup(values: dict[str, Any], name: str) -> Any:
     return node
 
 
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
 def _same(value: Any, expected: Any) -> bool:
     if isinstance(value, (list, tuple)) and isinstance(expected, (list, tuple)):
         return len(value) == len(expected) and all(_same(a, b) for a, b in zip(value, expected))
-    a, b = _as_number(value), _as_number(expected)
+    a, b = summary_number(value), summary_number(expected)
     if a is not None and b is not None and not (isinstance(value, str) and isinstance(expected, str)):
         return a == b
     return value == expected
@@ -420,15 +408,6 @@ def _json(value: Any) -> Any:
     return str(value) if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _got_number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)  # the summary writes nan and inf as strings
-    except (TypeError, ValueError):
-        return None
-
-
 def _close(got: float | None, entry: dict[str, float]) -> bool:
     if got is None or not math.isfinite(got):
         return False
@@ -450,7 +429,7 @@ def evaluate(rules: list[dict[str, Any]], summary: dict[str, Any], expect: Any =
         results.append(Result("status", "status", list(OK_STATUSES), status, status in OK_STATUSES))
 
     def number(label: str, got: Any, entry: dict[str, float]) -> None:
-        value = _got_number(got)
+        value = summary_number(got)
         results.append(Result(label, "number", entry["value"], value if value is not None else got, _close(value, entry),
                               entry.get("atol", 0.0), entry.get("rtol", 0.0)))  # fmt: skip
 
@@ -656,7 +635,7 @@ def evaluate_sweep(expect: Any, sweep_dir: Path, items: list) -> list[Result]:
         if not rules:
             continue
         summary = {
-            "status": row["status"], "iterations": int(row["steps"]), "value": _got_number(row["value"]),
+            "status": row["status"], "iterations": int(row["steps"]), "value": summary_number(row["value"]),
             "params": {k[len("param."):]: float(v) for k, v in row.items() if k.startswith("param.") and v != ""},
         }  # fmt: skip
         label = f"config {i} ({', '.join(f'{k}={v}' for k, v in overrides.items())}): "

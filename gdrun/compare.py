@@ -17,7 +17,7 @@ from rich.table import Table
 
 from .config import Config, parse_spec, split_top_level, validate
 from .errors import GdrunError
-from .runs import read_run
+from .runs import read_run, summary_number
 
 
 def variants(config: Config, text: str) -> list[tuple[str, Config]]:
@@ -84,9 +84,15 @@ def _exit(status: str) -> int:
     return STATUS_EXIT_CODES[status]
 
 
+def _value(value: Any) -> float:
+    """A summary's number, nan where there is none (ranks last)."""
+    number = summary_number(value)
+    return math.nan if number is None else number
+
+
 def rank(summaries: list[tuple[str, dict]], reach: float) -> list[dict[str, Any]]:
     """One row per variant, best first: by final value, then steps to reach the best value."""
-    values = [_number(s["value"]) for _, s in summaries]
+    values = [_value(s["value"]) for _, s in summaries]
     known = [m["value"] for m in (summaries[0][1].get("known_minima") or [])]
     best = min(known) if known else min((v for v in values if math.isfinite(v)), default=math.nan)
     rows = []
@@ -101,18 +107,11 @@ def rank(summaries: list[tuple[str, dict]], reach: float) -> list[dict[str, Any]
             "grad_norm": summary["grad_norm"], "steps": summary["iterations"], "steps_to_reach": reached,
             "wall_time_s": summary["wall_time_s"], "run_dir": summary["run_dir"],
         })  # fmt: skip
-    rows.sort(key=lambda r: (not math.isfinite(_number(r["value"])), _number(r["value"]),
+    rows.sort(key=lambda r: (not math.isfinite(_value(r["value"])), _value(r["value"]),
                              r["steps_to_reach"] if r["steps_to_reach"] is not None else math.inf))  # fmt: skip
     for i, row in enumerate(rows, 1):
         row["rank"] = i
     return rows
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def ranking_table(rows: list[dict[str, Any]], reach: float) -> Table:
@@ -124,6 +123,6 @@ def ranking_table(rows: list[dict[str, Any]], reach: float) -> Table:
                          min_width=widest if column == "optimizer" else None)  # fmt: skip
     for row in rows:
         reached = "-" if row["steps_to_reach"] is None else str(row["steps_to_reach"])
-        table.add_row(str(row["rank"]), row["optimizer"], row["status"], f"{_number(row['value']):.6g}",
-                      f"{_number(row['grad_norm']):.3g}", reached, f"{row['wall_time_s']:.2f} s")  # fmt: skip
+        table.add_row(str(row["rank"]), row["optimizer"], row["status"], f"{_value(row['value']):.6g}",
+                      f"{_value(row['grad_norm']):.3g}", reached, f"{row['wall_time_s']:.2f} s")  # fmt: skip
     return table

@@ -44,3 +44,11 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> GdrunError:
     """The one error every registry raises for a name it does not know."""
     choices = sorted(choices)
     return GdrunError(f"unknown {kind} '{name}'{closest(name, choices)}; choices: {', '.join(choices)}")
+
+
+def check_option_names(owner: str, given, known) -> None:
+    """One error for an option ``owner`` (e.g. "optimizer 'sgd'") does not take."""
+    names = sorted(known)
+    for key in given:
+        if key not in known:
+            raise GdrunError(f"unknown option '{key}' for {owner}{closest(key, names)}; options: {', '.join(names)}")

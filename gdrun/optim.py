@@ -37,7 +37,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from .errors import GdrunError, closest, unknown_name
+from .errors import GdrunError, check_option_names, closest, unknown_name
 
 
 class Optimizer(NamedTuple):
@@ -639,12 +639,7 @@ def get_optimizer(name: str, **options) -> Optimizer:
     An option given as None takes its default."""
     if name not in OPTIMIZERS:
         raise unknown_name("optimizer", name, OPTIMIZERS)
-    defaults = OPTIMIZER_OPTIONS[name]
-    for key in options:
-        if key not in defaults:
-            names = sorted(defaults)
-            raise GdrunError(f"unknown option '{key}' for optimizer '{name}'{closest(key, names)}; "
-                             f"options: {', '.join(names)}")  # fmt: skip
+    check_option_names(f"optimizer '{name}'", options, OPTIMIZER_OPTIONS[name])
     return OPTIMIZERS[name](**{k: v for k, v in options.items() if v is not None})
 
 

@@ -80,6 +80,16 @@ def json_number(value: float) -> float | str:
     return value if np.isfinite(value) else str(value)
 
 
+def summary_number(value: Any) -> float | None:
+    """A number as summary.json or results.csv holds it (json_number's strings too); None if it is none."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 class MetricsWriter:
     """Streams one run's rows to metrics.csv as blocks arrive (an observer of the engine)."""
 

@@ -39,7 +39,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from .errors import GdrunError, closest, unknown_name
+from .errors import GdrunError, check_option_names, unknown_name
 
 
 class ScheduleState(NamedTuple):
@@ -380,11 +380,7 @@ def _check_options(name: str, given: dict) -> None:
     if name not in SCHEDULES:
         raise unknown_name("schedule", name, SCHEDULES)
     known = SCHEDULE_OPTIONS[name]
-    for key in given:
-        if key not in known:
-            names = sorted(known)
-            raise GdrunError(f"unknown option '{key}' for schedule '{name}'{closest(key, names)}; "
-                             f"options: {', '.join(names)}")  # fmt: skip
+    check_option_names(f"schedule '{name}'", given, known)
     for key, default in known.items():
         if default is REQUIRED and given.get(key) is None:
             raise GdrunError(f"schedule '{name}' needs {key}")
