@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GdrunError, closest
+from .expect import unwritten, validate_expect
+from .inputs import MAX_DIM, MAX_EPOCHS, load_yaml_file, load_yaml_text, number, show, yaml_value
 
 STOP_KEYS = ("grad_norm_below", "value_below", "loss_below", "diverge_above")
 
@@ -45,7 +47,7 @@ class Config:
     seed: int | None = None
     stop: Stop = field(default_factory=Stop)
     every: int = 0  # show every Nth step; 0 = about 20 rows
-    expect: Any = None  # what the run must reach (gdrun check); canonical form of check.validate_expect
+    expect: Any = None  # what the run must reach (gdrun check); canonical form of expect.validate_expect
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -56,47 +58,51 @@ class Config:
 
 KEYS = tuple(f.name for f in fields(Config))
 NESTED_KEYS = ("stop", "optimizer_options", "schedule", "fit")  # --set stop.grad_norm_below=1e-6 reaches in
+#: keys other tools use for gdrun's: the suggestion for an unknown config key
+KEY_ALIASES = {
+    "learning_rate": "lr", "learningrate": "lr", "step_size": "lr",
+    "steps": "epochs", "n_steps": "epochs", "num_steps": "epochs", "max_steps": "epochs", "iterations": "epochs",
+    "iters": "epochs", "n_iter": "epochs", "max_iter": "epochs", "maxiter": "epochs", "max_iters": "epochs",
+    "num_iterations": "epochs", "n_epochs": "epochs", "num_epochs": "epochs", "max_epochs": "epochs",
+    "x0": "init", "x_0": "init", "initial": "init", "initial_point": "init", "start": "init", "starting_point": "init",
+    "params": "init", "optim": "optimizer", "opt": "optimizer", "method": "optimizer", "solver": "optimizer",
+    "options": "optimizer_options", "optimizer_kwargs": "optimizer_options", "opt_options": "optimizer_options",
+    "momentum": "optimizer_options.momentum", "weight_decay": "optimizer_options.weight_decay",
+    "betas": "optimizer_options.betas", "eps": "optimizer_options.eps", "nesterov": "optimizer_options.nesterov",
+    "scheduler": "schedule", "lr_schedule": "schedule", "lr_scheduler": "schedule",
+    "random_seed": "seed", "rng_seed": "seed", "random_state": "seed", "tol": "stop.grad_norm_below",
+    "gtol": "stop.grad_norm_below", "tolerance": "stop.grad_norm_below", "ftol": "stop.value_below",
+    "target": "stop.value_below", "fun": "function", "func": "function", "objective": "function", "f": "function",
+    "precision": "dtype", "framework": "backend", "engine": "backend", "grad_clip": "clip_norm",
+    "max_grad_norm": "clip_norm", "clip_grad_norm": "clip_norm", "clip_grad_value": "clip_value",
+    "dimension": "dim", "dims": "dim", "n_dim": "dim", "ndim": "dim", "log_every": "every", "print_every": "every",
+    "expected": "expect", "expectations": "expect",
+}  # fmt: skip
+
+
+def suggest_key(key: Any, keys: tuple[str, ...] = KEYS) -> str:
+    """`` (did you mean 'lr'?)`` for an unknown config key: the gdrun name of a key other tools
+    use (learning_rate, max_iter, x0...), else the closest spelling, else ``''``."""
+    alias = KEY_ALIASES.get(str(key).strip().lower().replace("-", "_"), "")
+    if alias.partition(".")[0] in keys:
+        return f" (did you mean '{alias}'?)"
+    return closest(str(key), keys)
 
 
 # ---------------------------------------------------------------------------- value checks
 
 
 def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise GdrunError(f"{key} must be a number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise GdrunError(f"{key} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise GdrunError(f"{key} must be a finite number, got {value!r}")
-    return number
+    return number(key, value)
 
 
-def _integer(key: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise GdrunError(f"{key} must be an integer, got {value!r}")
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = int(text)
-        except ValueError:
-            try:
-                value = float(text)  # 1e3, which YAML reads as a string
-            except ValueError:
-                raise GdrunError(f"{key} must be an integer, got {value!r}") from None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int):
-        raise GdrunError(f"{key} must be an integer, got {value!r}")
-    if value < minimum:
-        raise GdrunError(f"{key} must be at least {minimum}, got {value}")
-    return value
+def _integer(key: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    return number(key, value, integer=True, low=minimum, high=maximum)
 
 
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise GdrunError(f"{key} must be one of {', '.join(choices)}, got {value!r}{closest(str(value), choices)}")
+        raise GdrunError(f"{key} must be one of {', '.join(choices)}, got {show(value)}{closest(str(value), choices)}")
     return value
 
 
@@ -111,9 +117,9 @@ def parse_init(value: Any) -> Any:
             for part in text.split(","):
                 name, sep, number = part.partition("=")
                 if not sep or not name.strip():
-                    raise GdrunError(f"init must look like x=1,y=2, got {value!r}")
+                    raise GdrunError(f"init must look like x=1,y=2, got {show(value)}")
                 if name.strip() in pairs:
-                    raise GdrunError(f"init gives {name.strip()} twice: {value!r}")
+                    raise GdrunError(f"init gives {name.strip()} twice: {show(value)}")
                 pairs[name.strip()] = number
             value = pairs
         elif "," in text:
@@ -137,7 +143,7 @@ def parse_pairs(key: str, value: Any) -> dict[str, str]:
     for part in str(value).split(","):
         name, sep, other = part.partition("=")
         if not sep or not name.strip() or not other.strip():
-            raise GdrunError(f"{key} must look like x=HEAD,y=HEAD, got {value!r}")
+            raise GdrunError(f"{key} must look like x=HEAD,y=HEAD, got {show(value)}")
         pairs[name.strip()] = other.strip()
     return pairs
 
@@ -158,21 +164,19 @@ def split_top_level(text: str, sep: str = ",") -> list[str]:
 
 def parse_spec(flag: str, text: str) -> dict[str, Any]:
     """``"step:step_size=10:gamma=0.5"`` -> {"name": "step", "step_size": 10, "gamma": 0.5};
-    values are read as YAML (``betas=[0.9,0.99]``, ``nesterov=true``)."""
-    import yaml
-
+    values are read as YAML (``betas=[0.9,0.99]``, ``nesterov=true``, ``eps=1e-8``)."""
     name, *options = text.split(":")
     if not name.strip():
-        raise GdrunError(f"{flag} needs NAME[:KEY=VALUE...], got {text!r}")
+        raise GdrunError(f"{flag} needs NAME[:KEY=VALUE...], got {show(text)}")
     spec: dict[str, Any] = {"name": name.strip()}
     for option in options:
         key, sep, value = option.partition("=")
         if not sep or not key.strip():
-            raise GdrunError(f"{flag}: options look like KEY=VALUE, got {option!r} in {text!r}")
+            raise GdrunError(f"{flag}: options look like KEY=VALUE, got {show(option)} in {show(text)}")
         try:
-            spec[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            raise GdrunError(f"{flag}: cannot read the value of {key.strip()!r} in {text!r}") from None
+            spec[key.strip()] = load_yaml_text(value, flag) if value.strip() else None
+        except GdrunError:
+            raise GdrunError(f"{flag}: cannot read the value of {show(key.strip())} in {show(text)}") from None
     return spec
 
 
@@ -182,7 +186,7 @@ def parse_range(value: Any) -> tuple[float, float] | None:
         return None
     parts = value.split(",") if isinstance(value, str) else value
     if not isinstance(parts, (list, tuple)) or len(parts) != 2:
-        raise GdrunError(f"init_range must be two numbers LOW,HIGH, got {value!r}")
+        raise GdrunError(f"init_range must be two numbers LOW,HIGH, got {show(value)}")
     low, high = (_number("init_range", p) for p in parts)
     if not low < high:
         raise GdrunError(f"init_range needs LOW < HIGH, got {low:g},{high:g}")
@@ -197,20 +201,20 @@ def _stop(value: Any) -> Stop:
     if value is None:
         return Stop()
     if not isinstance(value, dict):
-        raise GdrunError(f"stop must be a mapping with keys {', '.join(STOP_KEYS)}, got {value!r}")
+        raise GdrunError(f"stop must be a mapping with keys {', '.join(STOP_KEYS)}, got {show(value)}")
     checked: dict[str, Any] = {}
     if "loss_below" in value and "value_below" in value:
         raise GdrunError("give stop.loss_below or stop.value_below, not both (they are the same rule)")
     for key, item in value.items():
         if key not in STOP_KEYS:
-            raise GdrunError(f"unknown key 'stop.{key}'{closest(str(key), STOP_KEYS)}; stop keys: {', '.join(STOP_KEYS)}")
+            raise GdrunError(f"unknown key 'stop.{str(key)[:60]}'{closest(str(key), STOP_KEYS)}; stop keys: {', '.join(STOP_KEYS)}")
         if item is None and key != "diverge_above":
             checked[key] = None
             continue
-        number = _number(f"stop.{key}", item)
-        if key not in ("value_below", "loss_below") and number <= 0:
-            raise GdrunError(f"stop.{key} must be positive, got {item!r}")
-        checked[key] = number
+        bound = _number(f"stop.{key}", item)
+        if key not in ("value_below", "loss_below") and bound <= 0:
+            raise GdrunError(f"stop.{key} must be positive, got {show(item)}")
+        checked[key] = bound
     if "loss_below" in checked:  # the name a fit uses for the same rule
         checked["value_below"] = checked.pop("loss_below")
     return Stop(**checked)
@@ -219,7 +223,6 @@ def _stop(value: Any) -> Stop:
 def validate(raw: dict[str, Any]) -> Config:
     """Check every key and value of ``raw`` and return the :class:`Config`."""
     from .backends import BACKENDS, DEVICES, DTYPES
-    from .check import validate_expect
     from .optim import OPTIMIZERS
 
     if not isinstance(raw, dict):
@@ -228,7 +231,7 @@ def validate(raw: dict[str, Any]) -> Config:
         raise GdrunError("this config declares a sweep: run it with 'gdrun sweep CONFIG'")
     for key in raw:
         if key not in KEYS:
-            raise GdrunError(f"unknown config key '{key}'{closest(str(key), KEYS)}")
+            raise GdrunError(f"unknown config key {show(str(key))}{suggest_key(key)}")
     has_function, has_fit = raw.get("function") not in (None, ""), raw.get("fit") is not None
     if has_function == has_fit:
         raise GdrunError(
@@ -237,29 +240,30 @@ def validate(raw: dict[str, Any]) -> Config:
         )
     values = dict(raw)
     if has_function and not isinstance(values["function"], str):
-        raise GdrunError(f"function must be a string, got {values['function']!r}")
+        raise GdrunError(f"function must be a string, got {show(values['function'])}")
     if has_fit:
         from .fit import validate_fit
 
         values["fit"] = validate_fit(values["fit"])
     checks = {
-        "name": lambda v: None if v is None else str(v),
-        "dim": lambda v: None if v is None else _integer("dim", v, 1),
+        "name": _name,
+        "dim": lambda v: None if v is None else _integer("dim", v, 1, MAX_DIM),
         "backend": lambda v: _choice("backend", v, BACKENDS),
         "device": lambda v: _choice("device", v, DEVICES),
         "dtype": lambda v: _choice("dtype", v, DTYPES),
         "optimizer": lambda v: _choice("optimizer", v, tuple(OPTIMIZERS)),
-        "optimizer_options": _optimizer_options,
+        "optimizer_options": lambda v: _optimizer_options(v, values.get("optimizer", "sgd")),
         "clip_norm": lambda v: _positive_or_none("clip_norm", v),
         "clip_value": lambda v: _positive_or_none("clip_value", v),
         "lr": _lr,
-        "epochs": lambda v: _integer("epochs", v, 0),
+        "epochs": lambda v: _integer("epochs", v, 0, MAX_EPOCHS),
         "init": parse_init,
         "init_range": parse_range,
-        "seed": lambda v: None if v is None else _integer("seed", v, 0),
+        "seed": lambda v: None if v is None else _integer("seed", v, 0, 2**64 - 1),
         "stop": _stop,
-        "every": lambda v: _integer("every", v, 0),
-        "expect": validate_expect,
+        "schedule": _schedule,
+        "every": lambda v: _integer("every", v, 0, MAX_EPOCHS),
+        "expect": lambda v: validate_expect(v, KEYS),
     }
     for key, check in checks.items():
         if key in values:
@@ -312,81 +316,68 @@ def build_clip(config: Config):
     return None
 
 
-def _optimizer_options(value: Any) -> dict:
+def _optimizer_options(value: Any, optimizer: str) -> dict:
+    """The options as numbers (``"1e-8"`` read), pairs (betas) as tuples, flags as booleans."""
+    from .optim import read_options
+
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise GdrunError(f"optimizer_options must be a mapping such as {{momentum: 0.9}}, got {value!r}")
-    return {str(k): _tuple_lists(v) for k, v in value.items()}
+        raise GdrunError(f"optimizer_options must be a mapping such as {{momentum: 0.9}}, got {show(value)}")
+    return read_options(optimizer, {str(k): v for k, v in value.items()})
 
 
-def _tuple_lists(value: Any) -> Any:
-    """YAML gives lists; options such as betas are pairs."""
-    return tuple(value) if isinstance(value, list) else value
+def _schedule(value: Any) -> Any:
+    """The schedule spec with its numbers read (``eta_min=1e-4``); checked by build_schedule."""
+    from .schedules import read_spec
+
+    return None if value is None else read_spec(value)
+
+
+def _name(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise GdrunError(f"name must be text, got {show(value)}")
+    return str(value)
 
 
 def _positive_or_none(key: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    number = _number(key, value)
-    if number <= 0:
-        raise GdrunError(f"{key} must be positive, got {value!r}")
-    return number
+    return None if value is None else number(key, value, positive=True)
 
 
 def _lr(value: Any) -> float:
-    lr = _number("lr", value)
-    if lr <= 0:
-        raise GdrunError(f"lr must be positive, got {value!r}")
-    return lr
+    return number("lr", value, positive=True)
 
 
 # ---------------------------------------------------------------------------- files and overrides
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file into a mapping (safe loader: YAML cannot run code)."""
-    import yaml
-
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise GdrunError(f"config file not found: {path}") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise GdrunError(f"cannot read config file {path}: {exc.__class__.__name__}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise GdrunError(f"{path}: {problem}{where}") from None
+    """Read a YAML config file into a mapping with :func:`gdrun.inputs.load_yaml_file` (a regular
+    file of bounded size; safe, bounded YAML with 1.2 floats and no duplicate keys). The numbers of
+    ``expect:`` keep their written decimals (``2.0000`` means to 4 decimals, not to 1)."""
+    data = load_yaml_file(path, written=True)
     if data is None:
         raise GdrunError(f"{path}: the config file is empty")
     if not isinstance(data, dict):
         raise GdrunError(f"{path}: a config must be a mapping of keys to values, got {type(data).__name__}")
-    return data
+    return {key: value if key == "expect" else unwritten(value) for key, value in data.items()}
 
 
 def apply_sets(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
     """Apply ``key=value`` overrides; ``value`` is read as YAML, ``stop.key`` (and the other
     nested keys: ``optimizer_options.``, ``schedule.``, ``fit.``) reaches in."""
-    import yaml
-
     data = dict(raw)
     for assignment in assignments:
         key, sep, text = assignment.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise GdrunError(f"--set needs KEY=VALUE, got {assignment!r}")
-        try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            value = text
+            raise GdrunError(f"--set needs KEY=VALUE, got {show(assignment)}")
+        value = yaml_value(text, f"--set {key}")
         head, dot, rest = key.partition(".")
         if not (dot and head in NESTED_KEYS and rest) and key not in KEYS:
-            raise GdrunError(f"unknown config key '{key}'{closest(key, KEYS)}")
+            raise GdrunError(f"unknown config key {show(key)}{suggest_key(key)}")
         data = set_key(data, key, value)
     return data
 

@@ -46,6 +46,15 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> GdrunError:
     return GdrunError(f"unknown {kind} '{name}'{closest(name, choices)}; choices: {', '.join(choices)}")
 
 
+def known(kind: str, name, choices: Iterable[str]) -> str:
+    """``name`` if it is one of ``choices``; otherwise the registry's one error (a list or a number
+    where a name is due included)."""
+    choices = tuple(choices)
+    if not isinstance(name, str) or name not in choices:
+        raise unknown_name(kind, name if isinstance(name, str) else repr(name)[:60], choices)
+    return name
+
+
 def check_option_names(owner: str, given, known) -> None:
     """One error for an option ``owner`` (e.g. "optimizer 'sgd'") does not take."""
     names = sorted(known)

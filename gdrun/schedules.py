@@ -39,7 +39,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from .errors import GdrunError, check_option_names, unknown_name
+from .errors import GdrunError, check_option_names, known
 
 
 class ScheduleState(NamedTuple):
@@ -78,7 +78,9 @@ SCHEDULE_OPTIONS: dict[str, dict[str, Any]] = {
 
 
 def _fail(schedule: str, option: str, value, requirement: str) -> GdrunError:
-    return GdrunError(f"invalid {option} {value!r} for schedule '{schedule}': {requirement}")
+    from .inputs import show
+
+    return GdrunError(f"invalid {option} {show(value)} for schedule '{schedule}': {requirement}")
 
 
 def _float(schedule: str, option: str, value, test, requirement: str) -> float | np.ndarray:
@@ -89,14 +91,19 @@ def _float(schedule: str, option: str, value, test, requirement: str) -> float |
 
 
 def _int(schedule: str, option: str, value, least: int) -> int:
-    """An integer option (an integral float is taken) of at least ``least``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise _fail(schedule, option, value, f"must be an integer >= {least}")
-    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
-        raise _fail(schedule, option, value, f"must be an integer >= {least}")
+    """An integer option (an integral float or numeric text is taken) of at least ``least``
+    and at most MAX_EPOCHS (every integer option counts epochs)."""
+    from .inputs import MAX_EPOCHS, number
+
+    try:
+        value = number(option, value.item() if isinstance(value, np.generic) else value, integer=True)
+    except GdrunError:
+        raise _fail(schedule, option, value, f"must be an integer >= {least}") from None
     if value < least:
-        raise _fail(schedule, option, int(value), f"must be an integer >= {least}")
-    return int(value)
+        raise _fail(schedule, option, value, f"must be an integer >= {least}")
+    if value > MAX_EPOCHS:
+        raise _fail(schedule, option, value, f"must be at most {MAX_EPOCHS:,} (epochs)")
+    return value
 
 
 def _milestones(schedule: str, value) -> list[int]:
@@ -366,22 +373,51 @@ SCHEDULES: dict[str, Callable[..., Schedule]] = {
 
 def _spec(spec) -> tuple[str, dict]:
     """(name, options) of a spec: ``{"name": ..., **options}`` or a bare name."""
+    from .inputs import show
+
     if isinstance(spec, str):
         return spec, {}
     if not isinstance(spec, dict):
-        raise GdrunError(f"a schedule is a name or a table with a name and its options, not {spec!r}")
+        raise GdrunError(f"a schedule is a name or a table with a name and its options, not {show(spec)}")
     if "name" not in spec:
-        raise GdrunError(f"schedule {spec!r} has no name; choices: {', '.join(sorted(SCHEDULES))}")
+        raise GdrunError(f"schedule {show(spec)} has no name; choices: {', '.join(sorted(SCHEDULES))}")
     options = dict(spec)
-    return options.pop("name"), options
+    name = options.pop("name")
+    if not isinstance(name, str):
+        raise GdrunError(f"a schedule's name must be text, one of {', '.join(sorted(SCHEDULES))}; got {show(name)}")
+    for key in options:
+        if not isinstance(key, str):
+            raise GdrunError(f"schedule '{name}': option names are text, got {show(key)}")
+    return name, options
+
+
+def read_spec(spec) -> Any:
+    """A schedule spec as a user wrote it, with its numbers read (``eta_min: "1e-4"`` -> 1e-4,
+    the schedules of a sequential one too); names and ranges are checked by :func:`get_schedule`."""
+    from .inputs import ASCII_NUMBER, number
+
+    def read(key: str, value):
+        if isinstance(value, str) and ASCII_NUMBER.fullmatch(value.strip()):
+            return number(key, value)
+        if isinstance(value, (list, tuple)):
+            if key.rpartition(".")[2] != "milestones":  # per-run lists are for sweeps, not for users
+                number(key, value)  # raises: "... must be a number, got a list"
+            return [read(f"{key}[{i}]", v) for i, v in enumerate(value)]
+        return value
+
+    if isinstance(spec, str):
+        return spec
+    name, options = _spec(spec)
+    if name == "sequential" and isinstance(options.get("schedules"), list):
+        options["schedules"] = [read_spec(s) for s in options["schedules"]]
+    return {"name": name, **{k: v if k == "schedules" else read(f"schedule.{k}", v) for k, v in options.items()}}
 
 
 def _check_options(name: str, given: dict) -> None:
-    if name not in SCHEDULES:
-        raise unknown_name("schedule", name, SCHEDULES)
-    known = SCHEDULE_OPTIONS[name]
-    check_option_names(f"schedule '{name}'", given, known)
-    for key, default in known.items():
+    known("schedule", name, SCHEDULES)
+    options = SCHEDULE_OPTIONS[name]
+    check_option_names(f"schedule '{name}'", given, options)
+    for key, default in options.items():
         if default is REQUIRED and given.get(key) is None:
             raise GdrunError(f"schedule '{name}' needs {key}")
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gdrun.check import applicable, evaluate, load_config, matches, printed_tolerance, validate_expect
+from gdrun.check import load_config
+from gdrun.expect import applicable, evaluate, matches, printed_tolerance, validate_expect
 from gdrun.config import to_yaml, validate
 from gdrun.errors import GdrunError
 
@@ -289,8 +290,8 @@ def test_json_shape(gdrun, tmp_path):
     report = json.loads(r.out)
     assert set(report) == {"passed", "exit_code", "interrupted", "counts", "time_s", "configs"}
     assert report["passed"] is False and report["exit_code"] == 1 and report["interrupted"] is False
-    assert report["counts"] == {"configs": 6, "passed": 4, "failed": 1, "errors": 0, "skipped": 1, "deselected": 0,
-                                "expectations": 18, "expectations_failed": 1}  # fmt: skip
+    assert report["counts"] == {"configs": 6, "passed": 4, "failed": 1, "errors": 0, "skipped": 1, "interrupted": 0,
+                                "not_run": 0, "deselected": 0, "expectations": 18, "expectations_failed": 1}  # fmt: skip
     by_name = {Path(c["config"]).name: c for c in report["configs"]}
     assert set(by_name["x2_lr0.1.yaml"]) == {"config", "name", "outcome", "time_s", "status", "reason", "error",
                                              "run_dir", "expectations"}  # fmt: skip

@@ -240,7 +240,7 @@ def test_apply_sets_stop_keys_reach_into_stop_and_become_floats():
     assert yaml.safe_load("1e-6") == "1e-6"  # the PyYAML quirk this guards against
     raw = {"function": "x2", "stop": {"diverge_above": 1e6}}
     data = apply_sets(raw, ["stop.grad_norm_below=1e-6", "stop.value_below=-3"])
-    assert data["stop"] == {"diverge_above": 1e6, "grad_norm_below": "1e-6", "value_below": -3}
+    assert data["stop"] == {"diverge_above": 1e6, "grad_norm_below": 1e-6, "value_below": -3}  # YAML 1.2 floats
     assert raw == {"function": "x2", "stop": {"diverge_above": 1e6}}, "apply_sets changed its input"
     config = validate(data)
     assert config.stop == Stop(grad_norm_below=1e-6, value_below=-3.0, diverge_above=1e6)
@@ -327,7 +327,7 @@ def test_to_yaml_round_trip_through_a_file(tmp_path):
 def test_load_yaml_reads_a_mapping(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("function: x2\nlr: 1e-3\nstop:\n  grad_norm_below: 1.0e-6\n")
-    assert load_yaml(path) == {"function": "x2", "lr": "1e-3", "stop": {"grad_norm_below": 1e-6}}
+    assert load_yaml(path) == {"function": "x2", "lr": 1e-3, "stop": {"grad_norm_below": 1e-6}}  # YAML 1.2 floats
 
 
 def test_load_yaml_never_constructs_python_objects(tmp_path):
