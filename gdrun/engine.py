@@ -6,6 +6,11 @@ rate; row 0 is the init point. A step only keeps references to the arrays it mad
 (blocks grow until one takes ~50 ms) the block is stacked and checked in one vectorised pass for the first row at which each run stops, and handed to the observers (terminal,
 run directory). A run that stops keeps being carried along by the array maths until the whole
 batch is done, but nothing after its stop row is reported: its result is that row.
+
+A run diverges when its point or value is no longer finite in the run's dtype (a float32 overflow
+is inf), when its gradient is infinite at a finite point, or when they pass ``diverge_above``
+(judged in that order); a nan gradient at a finite point with a finite value means the function
+is not differentiable there: the run stops as converged and says so.
 """
 
 from __future__ import annotations
@@ -70,12 +75,28 @@ class Outcome:
 class Interrupt:
     """Ctrl-C as a flag the loop reads between steps, so a run stops cleanly at a step boundary.
 
-    A second Ctrl-C raises KeyboardInterrupt at once.
+    A second Ctrl-C raises KeyboardInterrupt at once. Interrupts nest: one entered while another
+    is active shares the outer one's flag, so a comparison, a check or a sweep stops as a whole
+    at the first Ctrl-C, not one run at a time.
     """
 
+    _outermost: "Interrupt | None" = None  # the one that holds the SIGINT handler
+
     def __init__(self) -> None:
-        self.requested = False
+        self._requested = False
         self._previous: Any = None
+        self._outer: Interrupt | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self._outer.requested if self._outer is not None else self._requested
+
+    @requested.setter
+    def requested(self, value: bool) -> None:
+        if self._outer is not None:
+            self._outer.requested = value
+        else:
+            self._requested = value
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
@@ -83,14 +104,18 @@ class Interrupt:
         self.requested = True
 
     def __enter__(self) -> "Interrupt":
-        if threading.current_thread() is threading.main_thread():
+        if Interrupt._outermost is not None:
+            self._outer = Interrupt._outermost
+        elif threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
+            Interrupt._outermost = self
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        if Interrupt._outermost is self:  # an inner one keeps reading the outer flag after it exits
+            previous = self._previous
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+            Interrupt._outermost = self._previous = None
 
 
 class Problem(Protocol):
@@ -237,10 +262,27 @@ def _stack_block(backend, xs: list, fs: list, gs: list, lrs: list, B: int, n: in
         return np.empty((0, B, n)), empty, empty, empty
     x = backend.to_numpy(backend.stack(xs))
     value = backend.to_numpy(backend.stack(fs))
-    G = backend.to_numpy(backend.stack(gs))
+    G = backend.to_numpy(backend.stack(gs)).astype(np.float64, copy=False)  # a float32 norm overflows early
     grad_norm = np.abs(G[..., 0]) if n == 1 else np.sqrt(np.einsum("tbi,tbi->tb", G, G))
     lr = np.broadcast_to(lrs[0], value.shape) if all(r is lrs[0] for r in lrs) else np.array(lrs)
     return x, value, grad_norm, lr
+
+
+def point_text(names: tuple[str, ...], x, limit: int = 4) -> str:
+    """``x = -1, y = 2`` for an error message; the first ``limit`` coordinates of a long point."""
+    parts = [f"{name} = {float(v):g}" for name, v in zip(names[:limit], x[:limit])]
+    return ", ".join(parts) + (f", ... ({len(names)} variables)" if len(names) > limit else "")
+
+
+def start_fault(names: tuple[str, ...], x, value: float, dtype: str, of: str, value_label: str = "value") -> str | None:
+    """Why a run cannot start at ``x`` where ``of`` has ``value``; None when the value is finite.
+    The same words serve a single run (an input error, before anything is written) and a run of a
+    sweep (diverged at its first row)."""
+    if np.isnan(value):
+        return f"the start point {point_text(names, x)} is outside the domain of {of} (its {value_label} there is nan)"
+    if np.isinf(value):
+        return f"the start point {point_text(names, x)} is outside the {dtype} range of {of} (its {value_label} there is {value})"
+    return None
 
 
 class _Tracker:
@@ -260,6 +302,7 @@ class _Tracker:
         self.value = np.full(B, np.nan)
         self.grad_norm = np.full(B, np.nan)
         self.seen = np.zeros(B, dtype=bool)
+        self.dtype = "float64"  # the run's, once a block is seen: named in the reasons for an overflow
 
     def check(self, start: int, updates, x, value, grad_norm, lr) -> Block:
         rows = len(value)
@@ -267,18 +310,23 @@ class _Tracker:
         if rows == 0:
             return Block(steps, updates, x, value, grad_norm, lr, np.full(len(self.active), -1))
         stop = self.stop
-        bound = stop.diverge_above
+        self.dtype = x.dtype.name
         with np.errstate(invalid="ignore", over="ignore"):
-            # "not (|v| <= bound)" is true for nan, for +-inf and past the bound: one pass each
-            diverged = ~(np.abs(x) <= bound).all(axis=2) | ~(np.abs(value) <= bound)
-            # a finite point and value with no finite gradient: the function is not differentiable
+            # finite-ness first, in the run's dtype: a float32 value that overflowed is inf, and
+            # inf passes any threshold that is itself rounded to float32 (1e100 is inf there)
+            finite = np.isfinite(x).all(axis=2) & np.isfinite(value)
+            bound = np.float64(stop.diverge_above)  # compared in float64, whatever the run's dtype
+            beyond = (np.abs(x) > bound).any(axis=2) | (np.abs(value) > bound)
+            # an infinite gradient at a finite point: the next step would be infinite
+            diverged = ~finite | beyond | (np.isinf(grad_norm) & finite)
+            # a finite point and value with a nan gradient: the function is not differentiable
             # there (Ackley at its minimum, sqrt at 0); the run stops, and says so
-            undefined = ~np.isfinite(grad_norm) & ~diverged
+            undefined = np.isnan(grad_norm) & ~diverged
             converged = undefined.copy()
             if stop.grad_norm_below is not None:
                 converged |= grad_norm < stop.grad_norm_below
             if stop.value_below is not None:
-                converged |= value < stop.value_below
+                converged |= value < np.float64(stop.value_below)
         stopping = (diverged | converged) & self.active
         first = np.argmax(stopping, axis=0)
         stops = stopping.any(axis=0)
@@ -299,23 +347,32 @@ class _Tracker:
         return Block(steps, updates, x, value, grad_norm, lr, last)
 
     def _why(self, diverged: bool, step: int, x, value: float, grad_norm: float) -> str:
-        stop = self.stop
+        stop, row, what = self.stop, self.row_label, self.value_label
+        value = float(value)  # compared with the thresholds in float64, as in check
         if not diverged and not np.isfinite(grad_norm):
-            return (f"the gradient is undefined at {self.row_label} {step}: the function is not differentiable at "
-                    f"this point ({self.value_label} {value:.6g})")  # fmt: skip
+            return (f"the gradient is undefined at {row} {step}: the function is not differentiable at "
+                    f"this point ({what} {value:.6g})")  # fmt: skip
         if not diverged:
             if stop.grad_norm_below is not None and grad_norm < stop.grad_norm_below:
-                return f"gradient norm {grad_norm:.3g} < {stop.grad_norm_below:g} at {self.row_label} {step}"
-            return f"{self.value_label} {value:.6g} < {stop.value_below:g} at {self.row_label} {step}"
-        if not np.isfinite(value):
-            return f"the {self.value_label} became {value} at {self.row_label} {step}"
+                return f"gradient norm {grad_norm:.3g} < {stop.grad_norm_below:g} at {row} {step}"
+            return f"{what} {value:.6g} < {stop.value_below:g} at {row} {step}"
         bad = [i for i, v in enumerate(x) if not np.isfinite(v)]
         if bad:
-            return f"{self.names[bad[0]]} became {x[bad[0]]} at {self.row_label} {step}"
+            name, v = self.names[bad[0]], x[bad[0]]
+            return f"{name} became {v} at {row} {step}" + (f" (it overflowed {self.dtype})" if np.isinf(v) else "")
+        if step == 0 and not np.isfinite(value):
+            return start_fault(self.names, x, value, self.dtype, "the function" if what == "value" else "the model", what)
+        if np.isnan(value):
+            return f"the {what} became nan at {row} {step}"
+        if np.isinf(value):
+            return f"the {what} overflowed {self.dtype} at {row} {step} (it became {value})"
         if abs(value) > stop.diverge_above:
-            return f"|{self.value_label}| = {abs(value):.3g} exceeded diverge_above = {stop.diverge_above:g} at {self.row_label} {step}"
+            return f"|{what}| = {abs(value):.3g} exceeded diverge_above = {stop.diverge_above:g} at {row} {step}"
+        if np.isinf(grad_norm):
+            return (f"the gradient is infinite in {self.dtype} at {row} {step}, at a finite point (it overflowed, or "
+                    f"the function is not differentiable there)")  # fmt: skip
         i = int(np.argmax(np.abs(x)))
-        return f"|{self.names[i]}| = {abs(x[i]):.3g} exceeded diverge_above = {stop.diverge_above:g} at {self.row_label} {step}"
+        return f"|{self.names[i]}| = {abs(x[i]):.3g} exceeded diverge_above = {stop.diverge_above:g} at {row} {step}"
 
     def outcome(self, error: BaseException | None, interrupted: bool, wall: float) -> Outcome:
         for b in np.flatnonzero(self.active):

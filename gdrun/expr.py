@@ -45,7 +45,8 @@ _PYTHON_WORDS = {
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op>\*\*|[-+*/^(),]))"
+    r"|(?P<op>\*\*|[-+*/^(),]))",
+    re.ASCII,  # digits are 0-9 only: float() would read '٢' as 2
 )
 
 
@@ -84,7 +85,7 @@ def parse(text: Any, grids: bool = False) -> Expression:
     if len(text) > MAX_LENGTH:
         raise GdrunError(f"expression is longer than {MAX_LENGTH} characters")
     tree = _Parser(text, grids).parse()
-    if tree_depth(tree) > MAX_DEPTH + 1:  # long chains such as x+x+...+x nest without brackets
+    if tree_depth(tree) > MAX_DEPTH + 1:  # chains of powers (x**x**...) nest without brackets
         raise GdrunError(f"invalid expression {quote(text)}: nested deeper than {MAX_DEPTH} levels")
     check_finite_constants(tree, text)
     return Expression(text, tree, tuple(sorted(free_variables(tree), key=natural_key)))
@@ -104,12 +105,13 @@ class _Parser:
     def _tokenize(self, text: str) -> list[tuple[str, str, int]]:
         tokens, i = [], 0
         while i < len(text):
-            if text[i:].strip() == "":
+            if text[i:].strip(" \t\n\r\f\v") == "":
                 break
             m = _TOKEN.match(text, i)
             if not m:
-                j = i + len(text[i:]) - len(text[i:].lstrip())
-                hint = " (names may not start with '_')" if text[j] == "_" else ""
+                j = i + len(text[i:]) - len(text[i:].lstrip(" \t\n\r\f\v"))
+                hint = (" (names may not start with '_')" if text[j] == "_"
+                        else " (only ASCII letters, digits and operators)" if not text[j].isascii() else "")  # fmt: skip
                 raise self._fail(f"unexpected character {text[j]!r} at position {j}{hint}")
             kind = m.lastgroup
             value = m.group(kind)
@@ -157,19 +159,19 @@ class _Parser:
 
     def _sum(self) -> tuple:
         self._enter()
-        tree = self._product()
+        first, rest = self._product(), []
         while (tok := self._peek()) is not None and tok[0] == "op" and tok[1] in "+-":
             self.pos += 1
-            tree = ("add" if tok[1] == "+" else "sub", tree, self._product())
+            rest.append(("add" if tok[1] == "+" else "sub", self._product()))
         self.level -= 1
-        return tree
+        return chain(first, rest)
 
     def _product(self) -> tuple:
-        tree = self._unary()
+        first, rest = self._unary(), []
         while (tok := self._peek()) is not None and tok[0] == "op" and tok[1] in ("*", "/"):
             self.pos += 1
-            tree = ("mul" if tok[1] == "*" else "div", tree, self._unary())
-        return tree
+            rest.append(("mul" if tok[1] == "*" else "div", self._unary()))
+        return chain(first, rest)
 
     def _unary(self) -> tuple:
         if not (self._take("-") or self._take("+")):
@@ -198,7 +200,7 @@ class _Parser:
         if kind == "num":
             number = float(value)
             if not math.isfinite(number):
-                raise self._fail(f"number {value!r} is too large")
+                raise self._fail(f"number {quote(value, 20)} is too large")
             return ("num", number)
         if kind == "name":
             if self._take("("):
@@ -239,6 +241,39 @@ class _Parser:
         if any(v is None for v in values):
             raise self._fail(f"the arguments of {name}() must be numbers")
         return ("grid", name, tuple(values))
+
+
+#: chains of at least this many operations are built balanced (see :func:`chain`)
+BALANCE_FROM = 32
+_INVERSE = {"add": "sub", "sub": "add", "mul": "div", "div": "mul"}
+
+
+def chain(first: tuple, rest: Sequence[tuple[str, tuple]]) -> tuple:
+    """``first op1 t1 op2 t2 ...`` as a tree, the ops all "add"/"sub" or all "mul"/"div".
+
+    A product, and a short sum, nest to the left, as written. A long sum (of 1,000 squares) is
+    built balanced, so that its depth grows as log2 of its length and every tree walk, sympy and
+    the evaluation stay far from Python's recursion limit: ``a - b + c - d`` becomes
+    ``(a - b) + (c - d)`` (the same value, up to rounding). Products stay limited by the depth
+    limit: the derivatives of a product of n variables have n**2 factors in all.
+    """
+    if len(rest) < BALANCE_FROM or rest[0][0] in ("mul", "div"):
+        tree = first
+        for op, term in rest:
+            tree = (op, tree, term)
+        return tree
+    plus = "add" if rest[0][0] in ("add", "sub") else "mul"
+    return _balanced([(plus, first), *rest], plus)
+
+
+def _balanced(items: Sequence[tuple[str, tuple]], plus: str) -> tuple:
+    """The balanced tree of ``items`` [(op, term)], whose first op is ``plus``."""
+    if len(items) == 1:
+        return items[0][1]
+    mid = len(items) // 2
+    op = items[mid][0]
+    right = items[mid:] if op == plus else [(_INVERSE[o], t) for o, t in items[mid:]]  # a - (b - c) = a - b + c
+    return (op, _balanced(items[:mid], plus), _balanced(right, plus))
 
 
 def tree_depth(tree: tuple) -> int:
@@ -343,7 +378,7 @@ def format_tree(tree: tuple) -> str:
     if tag == "grid":
         return f"{tree[1]}({', '.join(format_number(a) for a in tree[2])})"
     if tag == "neg":
-        return "-" + _wrap(tree[1], 3, strict=tree[1][0] == "neg")
+        return "-" + _wrap(tree[1], 3, strict=False)  # --x parses back as it prints, one level a sign
     prec = _PRECEDENCE[tag]
     if tag == "pow":  # right-associative
         left = _wrap(tree[1], prec, strict=True)
@@ -459,6 +494,9 @@ def _compile(node: tuple, ns: Namespace) -> Callable[[dict], Any]:
         a = _compile(node[1], ns)
         return lambda env: -a(env)
     if tag == "call":
+        folded = constant_value(node, format_tree(node))
+        if folded is not None:  # tanh(2): torch's functions take tensors, not Python numbers
+            return lambda env: folded
         fn = ns.functions[node[1]]
         a = _compile(node[2], ns)
         return lambda env: fn(a(env))
@@ -496,7 +534,4 @@ def substitute(tree: tuple, mapping: dict[str, tuple]) -> tuple:
 
 
 def sum_trees(trees: Sequence[tuple]) -> tuple:
-    total = trees[0]
-    for t in trees[1:]:
-        total = ("add", total, t)
-    return total
+    return chain(trees[0], [("add", t) for t in trees[1:]])

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GdrunError, closest, unknown_name
-from .expr import Expression, Namespace, compile_program, compile_tree, parse, substitute
+from .errors import GdrunError, closest, known
+from .inputs import MAX_DATA_VALUES, MAX_POINTS, number, open_text, show
+from .expr import Expression, Namespace, compile_program, compile_tree, parse, quote, substitute
 
 # ---------------------------------------------------------------------------- losses
 
@@ -76,8 +77,7 @@ LOSSES = {
 
 
 def get_loss(name: str) -> Loss:
-    if name not in LOSSES:
-        raise unknown_name("loss", name, LOSSES)
+    known("loss", name, LOSSES)
     return LOSSES[name]
 
 
@@ -108,7 +108,7 @@ def validate_fit(raw: Any) -> FitSpec:
     if isinstance(raw, FitSpec):
         return raw
     if not isinstance(raw, dict):
-        raise GdrunError(f"fit must be a mapping with keys {', '.join(FIT_KEYS)}, got {raw!r}")
+        raise GdrunError(f"fit must be a mapping with keys {', '.join(FIT_KEYS)}, got {show(raw)}")
     for key in raw:
         if key not in FIT_KEYS:
             raise GdrunError(f"unknown key 'fit.{key}'{closest(str(key), FIT_KEYS)}; fit keys: {', '.join(FIT_KEYS)}")
@@ -117,31 +117,26 @@ def validate_fit(raw: Any) -> FitSpec:
             raise GdrunError(f"fit.{key} is required")
     values = dict(raw)
     if not isinstance(values["model"], str):
-        raise GdrunError(f"fit.model must be an expression string, got {values['model']!r}")
+        raise GdrunError(f"fit.model must be an expression string, got {show(values['model'])}")
     get_loss(values.get("loss", "mse"))
     batch = values.get("batch_size", "full")
-    if isinstance(batch, str) and batch.strip().isdigit():
-        batch = int(batch)
-    if batch != "full" and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
-        raise GdrunError(f"fit.batch_size must be 'full' or a positive integer, got {batch!r}")
+    if batch != "full":
+        try:
+            batch = number("fit.batch_size", batch, integer=True, low=1, high=MAX_POINTS)
+        except GdrunError:
+            raise GdrunError(f"fit.batch_size must be 'full' or a whole number from 1 to {MAX_POINTS:,}, "
+                             f"got {show(batch)}") from None  # fmt: skip
     values["batch_size"] = batch
     for key in ("shuffle", "drop_last"):
         if not isinstance(values.get(key, False), bool):
-            raise GdrunError(f"fit.{key} must be true or false, got {values[key]!r}")
+            raise GdrunError(f"fit.{key} must be true or false, got {show(values[key])}")
     if "huber_delta" in values:
-        delta = values["huber_delta"]
-        try:
-            delta = float(delta)
-        except (TypeError, ValueError):
-            delta = -1.0
-        if not (delta > 0 and math.isfinite(delta)):
-            raise GdrunError(f"fit.huber_delta must be a positive number, got {values['huber_delta']!r}")
-        values["huber_delta"] = delta
+        values["huber_delta"] = number("fit.huber_delta", values["huber_delta"], positive=True)
     values["freeze"] = _names("fit.freeze", values.get("freeze"))
     if values.get("inputs") is not None:
         values["inputs"] = _names("fit.inputs", values["inputs"])
     if not isinstance(values.get("target", "y"), str):
-        raise GdrunError(f"fit.target must be a column name, got {values['target']!r}")
+        raise GdrunError(f"fit.target must be a column name, got {show(values['target'])}")
     values["predict"] = _predict(values.get("predict"))
     return FitSpec(**values)
 
@@ -152,7 +147,7 @@ def _names(key: str, value: Any) -> list[str]:
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise GdrunError(f"{key} must be a list of names, got {value!r}")
+        raise GdrunError(f"{key} must be a list of names, got {show(value)}")
     return value
 
 
@@ -169,15 +164,9 @@ def _predict(value: Any) -> Any:
 
 def _floats(key: str, value: Any) -> list[float]:
     items = value if isinstance(value, (list, tuple)) else [value]
-    out = []
-    for item in items:
-        try:
-            number = float(item)
-        except (TypeError, ValueError):
-            raise GdrunError(f"{key} must be numbers, got {item!r}") from None
-        if isinstance(item, bool) or not math.isfinite(number):
-            raise GdrunError(f"{key} must be finite numbers, got {item!r}")
-        out.append(number)
+    if len(items) > MAX_POINTS:
+        raise GdrunError(f"{key} has {len(items):,} values, more than the limit of {MAX_POINTS:,}")
+    out = [number(key, item) for item in items]
     if not out:
         raise GdrunError(f"{key} is empty")
     return out
@@ -198,7 +187,7 @@ def load_data(spec: Any, seed: int | None, base: Path | None = None) -> dict[str
     if isinstance(spec, (str, Path)):
         spec = {"csv": str(spec)}
     if not isinstance(spec, dict):
-        raise GdrunError(f"fit.data must be a CSV path or a mapping of columns, got {spec!r}")
+        raise GdrunError(f"fit.data must be a CSV path or a mapping of columns, got {show(spec)}")
     spec = dict(spec)
     noise = spec.pop("noise", None)
     columns: dict[str, np.ndarray] = {}
@@ -206,8 +195,12 @@ def load_data(spec: Any, seed: int | None, base: Path | None = None) -> dict[str
         columns.update(read_csv(spec.pop("csv"), spec.pop("columns", None), base))
     for name, value in spec.items():
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-            raise GdrunError(f"fit.data: {name!r} is not a usable column name")
+            raise GdrunError(f"fit.data: {show(name)} is not a usable column name")
         columns[name] = _column(name, value, columns)
+        total = sum(len(col) for col in columns.values())
+        if total > MAX_DATA_VALUES:
+            raise GdrunError(f"fit.data holds {total:,} values (columns x rows) with column '{name}', more than the "
+                             f"limit of {MAX_DATA_VALUES:,}")  # fmt: skip
     if not columns:
         raise GdrunError("fit.data has no columns")
     lengths = {name: len(col) for name, col in columns.items()}
@@ -226,25 +219,24 @@ def load_data(spec: Any, seed: int | None, base: Path | None = None) -> dict[str
 
 def _column(name: str, value: Any, earlier: dict[str, np.ndarray]) -> np.ndarray:
     if isinstance(value, (list, tuple)):
-        try:
-            col = np.array([float(v) if not isinstance(v, bool) else math.nan for v in value], dtype=np.float64)
-        except (TypeError, ValueError):
-            bad = next(v for v in value if not _is_number(v))
-            raise GdrunError(f"fit.data column '{name}' has a non-numeric value {bad!r}") from None
+        if len(value) > MAX_POINTS:
+            raise GdrunError(f"fit.data column '{name}' has {len(value):,} values, more than the limit of {MAX_POINTS:,}")
+        col = np.empty(len(value), dtype=np.float64)
+        for i, item in enumerate(value):
+            try:
+                col[i] = number(f"fit.data column '{name}'", item)
+            except GdrunError:
+                if isinstance(item, float) or (isinstance(item, str) and item.strip().lower().lstrip("+-.") in
+                                               ("nan", "inf", "infinity")):  # fmt: skip
+                    col[i] = math.nan  # reported below, with its row, as every non-finite value is
+                    continue
+                raise GdrunError(f"fit.data column '{name}' has a non-numeric value {show(item)}") from None
         return col
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        raise GdrunError(f"fit.data column '{name}' must be a list or an expression, got the number {value!r}")
+        raise GdrunError(f"fit.data column '{name}' must be a list or an expression, got the number {show(value)}")
     if not isinstance(value, str):
-        raise GdrunError(f"fit.data column '{name}' must be a list or an expression, got {value!r}")
+        raise GdrunError(f"fit.data column '{name}' must be a list or an expression, got {show(value)}")
     return evaluate_columns(value, earlier, f"fit.data.{name}")
-
-
-def _is_number(value: Any) -> bool:
-    try:
-        float(value)
-        return not isinstance(value, bool)
-    except (TypeError, ValueError):
-        return False
 
 
 def evaluate_columns(text: str, columns: dict[str, np.ndarray], what: str) -> np.ndarray:
@@ -258,6 +250,9 @@ def evaluate_columns(text: str, columns: dict[str, np.ndarray], what: str) -> np
     def replace_grids(node: tuple) -> tuple:
         if node[0] == "grid":
             key = f"grid{len(grids)}"
+            points = sum(len(g) for g in grids.values()) + grid_points(node[1], node[2], what)
+            if points > MAX_POINTS:
+                raise GdrunError(f"{what}: its grids make {points:,} points, more than the limit of {MAX_POINTS:,}")
             grids[key] = _grid(node[1], node[2], what)
             return ("var", key)
         if node[0] in ("num", "const", "var"):
@@ -268,43 +263,60 @@ def evaluate_columns(text: str, columns: dict[str, np.ndarray], what: str) -> np
 
     tree = replace_grids(expression.tree)
     env = {**columns, **grids}
-    with np.errstate(all="ignore"):
-        result = np.asarray(compile_tree(tree, Namespace(np))(env), dtype=np.float64)
+    try:
+        with np.errstate(all="ignore"):
+            result = np.asarray(compile_tree(tree, Namespace(np))(env), dtype=np.float64)
+    except ValueError:  # grids or columns of different lengths
+        lengths = sorted({len(v) for v in env.values()})
+        raise GdrunError(f"{what}: {quote(text)} combines columns or grids of different lengths "
+                         f"({', '.join(map(str, lengths))})") from None  # fmt: skip
     if result.ndim == 0:
-        raise GdrunError(f"{what}: {text!r} is a single number, not a column (use a list or a grid such as linspace)")
+        raise GdrunError(f"{what}: {quote(text)} is a single number, not a column (use a list or a grid such as linspace)")
     return result
 
 
-def _grid(name: str, args: tuple[float, ...], what: str) -> np.ndarray:
+def grid_points(name: str, args: tuple[float, ...], what: str) -> int:
+    """How many points ``name(*args)`` makes (checked before anything is allocated): at most
+    MAX_POINTS, from finite arguments."""
+    if not all(math.isfinite(a) for a in args):
+        raise GdrunError(f"{what}: {name}() takes finite numbers, got {', '.join(f'{a:g}' for a in args)}")
     if name == "linspace":
-        start, stop, num = args
-        if num != int(num) or num < 1 or num > 100_000_000:
+        num = args[2]
+        if num != int(num) or num < 1:
             raise GdrunError(f"{what}: linspace needs a positive whole number of points, got {num:g}")
-        return np.linspace(start, stop, int(num))
-    step = args[2] if len(args) == 3 else 1.0
-    if step == 0:
-        raise GdrunError(f"{what}: {name}() step must not be zero")
-    count = math.ceil((args[1] - args[0]) / step)
-    if count > 100_000_000:
-        raise GdrunError(f"{what}: {name}() would make {count} points")
-    if name == "range" and any(a != int(a) for a in args):
-        raise GdrunError(f"{what}: range() takes whole numbers; use arange() for fractions")
-    return np.arange(args[0], args[1], step, dtype=np.float64)
+        count = num
+    else:
+        step = args[2] if len(args) == 3 else 1.0
+        if step == 0:
+            raise GdrunError(f"{what}: {name}() step must not be zero")
+        if name == "range" and any(a != int(a) for a in args):
+            raise GdrunError(f"{what}: range() takes whole numbers; use arange() for fractions")
+        count = max(0.0, (args[1] - args[0]) / step)
+    if not count <= MAX_POINTS:
+        raise GdrunError(f"{what}: {name}() would make {count:,.0f} points, more than the limit of {MAX_POINTS:,}")
+    return math.ceil(count)
+
+
+def _grid(name: str, args: tuple[float, ...], what: str) -> np.ndarray:
+    grid_points(name, args, what)
+    if name == "linspace":
+        return np.linspace(args[0], args[1], int(args[2]))
+    return np.arange(args[0], args[1], args[2] if len(args) == 3 else 1.0, dtype=np.float64)
 
 
 def _add_noise(columns: dict[str, np.ndarray], noise: Any, seed: int | None) -> None:
     if not isinstance(noise, dict) or "std" not in noise:
-        raise GdrunError(f"fit.data.noise must look like {{std: 0.1, column: y, seed: 0}}, got {noise!r}")
-    unknown = set(noise) - {"std", "column", "seed"}
+        raise GdrunError(f"fit.data.noise must look like {{std: 0.1, column: y, seed: 0}}, got {show(noise)}")
+    unknown = [k for k in noise if k not in ("std", "column", "seed")]
     if unknown:
-        raise GdrunError(f"unknown key 'fit.data.noise.{sorted(unknown)[0]}'; keys: std, column, seed")
-    std = noise["std"]
-    if isinstance(std, bool) or not isinstance(std, (int, float)) or not std >= 0 or not math.isfinite(std):
-        raise GdrunError(f"fit.data.noise.std must be a non-negative number, got {std!r}")
+        raise GdrunError(f"unknown key 'fit.data.noise.{str(unknown[0])[:60]}'; keys: std, column, seed")
+    std = number("fit.data.noise.std", noise["std"], low=0)
     column = noise.get("column", "y")
-    if column not in columns:
-        raise GdrunError(f"fit.data.noise.column '{column}' is not a column{closest(column, columns)}")
-    rng = np.random.default_rng(noise.get("seed", seed))
+    if not isinstance(column, str) or column not in columns:
+        raise GdrunError(f"fit.data.noise.column {show(column)} is not a column{closest(str(column), columns)}")
+    if noise.get("seed") is not None:
+        seed = number("fit.data.noise.seed", noise["seed"], integer=True, low=0, high=2**64 - 1)
+    rng = np.random.default_rng(seed)
     columns[column] = columns[column] + rng.normal(0.0, float(std), size=len(columns[column]))
 
 
@@ -327,50 +339,72 @@ def with_located_data(spec: FitSpec, base: Path | None) -> FitSpec:
 
 
 def read_csv(path: Any, columns: Any, base: Path | None) -> dict[str, np.ndarray]:
-    """Read numeric columns from a CSV file with a header row; ``columns`` maps names to headers."""
+    """Read numeric columns from a CSV file with a header row; ``columns`` maps names to headers.
+    The file (a regular file of at most MAX_DATA_BYTES, see :func:`gdrun.inputs.open_text`) is
+    streamed into float64 arrays, 8 bytes a value, at most MAX_POINTS rows."""
+    from array import array
+
+    if columns is not None and not isinstance(columns, dict):
+        raise GdrunError(f"fit.data.columns must map names to CSV headers, got {show(columns)}")
     file = locate(path, base)
     try:
-        with open(file, newline="") as f:
-            rows = list(csv.reader(f))
-    except FileNotFoundError:
-        raise GdrunError(f"data file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GdrunError(f"cannot read data file {path}: {exc.__class__.__name__}") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if not rows:
-        raise GdrunError(f"data file {path} is empty")
-    header = [h.strip() for h in rows[0]]
-    body = rows[1:]
-    if not body:
+        with open_text(file, "data file") as f:
+            reader = csv.reader(_lines(f, path))
+            header = next((row for row in reader if any(cell.strip() for cell in row)), None)
+            if header is None:
+                raise GdrunError(f"data file {path} is empty")
+            header = [h.strip() for h in header]
+            wanted = {h: h for h in header if h.isidentifier()} if columns is None else \
+                {str(k): str(v) for k, v in columns.items()}  # fmt: skip
+            picks: list[tuple[str, int, str]] = []
+            for name, head in wanted.items():
+                if head not in header:
+                    raise GdrunError(f"data file {path} has no column '{head}'{closest(head, header)}; "
+                                     f"columns: {', '.join(header)}")  # fmt: skip
+                if not name.isidentifier():
+                    raise GdrunError(f"fit.data.columns: {show(name)} is not a usable column name")
+                picks.append((name, header.index(head), head))
+            values = {name: array("d") for name, _, _ in picks}
+            rows = 0
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    raise GdrunError(f"data file {path}: line {reader.line_num} has {len(row)} cells, the header has "
+                                     f"{len(header)}")  # fmt: skip
+                rows += 1
+                if rows > MAX_POINTS:
+                    raise GdrunError(f"data file {path} has more than {MAX_POINTS:,} rows (the limit of data points)")
+                for name, j, head in picks:
+                    cell = row[j].strip()
+                    try:
+                        values[name].append(_cell_number(cell))
+                    except ValueError:
+                        raise GdrunError(f"data file {path}: line {reader.line_num}, column '{head}': {show(cell)} "
+                                         "is not a number") from None  # fmt: skip
+    except UnicodeDecodeError:
+        raise GdrunError(f"cannot read data file {path}: not UTF-8 text") from None
+    except csv.Error as exc:
+        raise GdrunError(f"data file {path}: {str(exc)[:100]}") from None
+    if rows == 0:
         raise GdrunError(f"data file {path} has a header but no rows")
-    for i, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise GdrunError(f"data file {path}: line {i} has {len(row)} cells, the header has {len(header)}")
-    if columns is None:
-        wanted = {h: h for h in header}
-    elif isinstance(columns, dict):
-        wanted = {str(k): str(v) for k, v in columns.items()}
-    else:
-        raise GdrunError(f"fit.data.columns must map names to CSV headers, got {columns!r}")
-    out: dict[str, np.ndarray] = {}
-    for name, head in wanted.items():
-        if head not in header:
-            raise GdrunError(f"data file {path} has no column '{head}'{closest(head, header)}; columns: {', '.join(header)}")
-        j = header.index(head)
-        values = []
-        for i, row in enumerate(body, start=2):
-            cell = row[j].strip()
-            try:
-                values.append(float(cell))
-            except ValueError:
-                raise GdrunError(f"data file {path}: line {i}, column '{head}': {cell!r} is not a number") from None
-        key = name if name.isidentifier() else None
-        if key is None:
-            if columns is None:
-                continue  # a header that cannot be a name in a model is simply not offered
-            raise GdrunError(f"fit.data.columns: {name!r} is not a usable column name")
-        out[key] = np.array(values, dtype=np.float64)
-    return out
+    return {name: np.frombuffer(column, dtype=np.float64) for name, column in values.items()}
+
+
+def _lines(f, path: Any, limit: int = 1 << 20):
+    """The lines of ``f``, none longer than ``limit`` characters (a file without line breaks is
+    not read whole into one string)."""
+    while line := f.readline(limit + 1):
+        if len(line) > limit:
+            raise GdrunError(f"data file {path} has a line longer than {limit:,} characters")
+        yield line
+
+
+def _cell_number(cell: str) -> float:
+    """A CSV cell as a float: ASCII only (Python's float() also reads the digits of other scripts)."""
+    if not cell.isascii():
+        raise ValueError(cell)
+    return float(cell)
 
 
 # ---------------------------------------------------------------------------- the fit itself
@@ -546,6 +580,7 @@ class FitProblem:
 
     # evaluation
     def _numpy_evaluator(self):
+        from .problems import per_run
         from .symbolic import derivatives
 
         fit = self.fit
@@ -556,7 +591,7 @@ class FitProblem:
         def evaluate(X, cols):
             outs = run({**{p: X[:, i : i + 1] for i, p in enumerate(params)}, **cols})
             r = outs[0] - cols[target]
-            value = loss.elementwise(r, np, delta).mean(1)
+            value = per_run(loss.elementwise(r, np, delta).mean(1), X)  # (1,) where the model ignores its parameters
             d = loss.derivative(r, delta)
             G = np.empty_like(X)
             for i in range(len(params)):

@@ -12,6 +12,7 @@ from typing import Callable
 
 from .errors import GdrunError
 from .expr import parse
+from .inputs import MAX_DIM
 from .problems import ExpressionObjective, SeparableObjective, separable
 
 Objective = ExpressionObjective | SeparableObjective
@@ -55,6 +56,8 @@ class BuiltinFunction:
         dim = self.default_dim if dim is None else dim
         if dim < self.min_dim:
             raise GdrunError(f"dim must be at least {self.min_dim} for '{self.name}', got {dim}")
+        if dim > MAX_DIM:
+            raise GdrunError(f"dim must be at most {MAX_DIM:,}, got {dim:,}")
         return dim
 
     def box(self, dim: int) -> list[tuple[float, float]]:

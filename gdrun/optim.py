@@ -18,7 +18,10 @@ rounding (the tests hold it to 1e-10):
   ``lerp`` is ``x + w * (end - x)`` for ``|w| < 0.5``, else ``end - (end - x) * (1 - w)``;
   numpy has no fused multiply-add, hence an ulp of difference now and then;
 * what torch computes with Python floats (bias corrections, step sizes) is computed with Python
-  floats here when the options are floats, and from float64 arrays when they are per-run arrays;
+  floats here; for per-run arrays, the powers (``beta1 ** step``...) are Python's too, once per
+  distinct value (:func:`_per_value`), the rest is float64 array arithmetic (the same IEEE
+  operations), and a result meets the run's arrays only after a cast to their dtype, as a Python
+  float does: so a batched run equals the same runs one by one, bit for bit, in float32 as in float64;
 * torch quirks kept: ``float / tensor`` is ``tensor.reciprocal() * float`` (RAdam, clipping);
   NAdam's ``mu_product`` lives in a float32 tensor (the default dtype) even for float64 params.
 
@@ -37,7 +40,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from .errors import GdrunError, check_option_names, closest, unknown_name
+from .errors import GdrunError, check_option_names, closest, known
 
 
 class Optimizer(NamedTuple):
@@ -174,17 +177,32 @@ def _round_f32(v, ops):
 
 
 def _bind(options: dict, params) -> dict:
-    """The options for a run on ``params``' backend: floats stay, per-run arrays move there."""
+    """The options for a run on ``params``' backend: floats stay, per-run arrays move there (still
+    float64). Each per-run array's distinct values are also kept, under ``("distinct", key)``, for
+    :func:`_per_value`."""
     ops = _ops(params)
-    bound = {}
+    bound: dict = {}
     for key, value in options.items():
         if isinstance(value, np.ndarray):
             if value.shape[0] != params.shape[0]:
                 raise GdrunError(f"option {key} has {value.shape[0]} values for a batch of {params.shape[0]} runs")
             bound[key] = ops.bind(value, params)
+            distinct, inverse = np.unique(np.asarray(value, dtype=np.float64), return_inverse=True)
+            bound[("distinct", key)] = (distinct.tolist(), inverse.reshape(value.shape), params)
         else:
             bound[key] = value
     return bound
+
+
+def _per_value(options: dict, key: str, fn: Callable[[float], float]):
+    """``fn`` of option ``key`` computed with Python floats, as torch computes its hyperparameter
+    arithmetic (``beta1 ** step``): for a per-run option, once per distinct value, then spread over
+    the runs as a float64 array on the run's backend. numpy's and torch's vectorised ``pow`` differ
+    from Python's (libm's) in the last bit now and then; this keeps a batched run equal to a single one."""
+    if ("distinct", key) not in options:
+        return fn(options[key])
+    distinct, inverse, like = options[("distinct", key)]
+    return _ops(like).bind(np.array([fn(v) for v in distinct], dtype=np.float64)[inverse], like)
 
 
 # ------------------------------------------------------------------------------------------- options
@@ -220,15 +238,22 @@ _CHECKS = {
 
 
 def _fail(owner: str, option: str, value, requirement: str) -> GdrunError:
-    return GdrunError(f"invalid {option} {value!r} for {owner}: {requirement}")
+    from .inputs import show
+
+    return GdrunError(f"invalid {option} {show(value)} for {owner}: {requirement}")
 
 
 def check_number(owner: str, option: str, value, check) -> float | np.ndarray:
     """A validated numeric option of ``owner`` ("optimizer 'sgd'", "schedule 'step'"): a Python
     float, or a float64 array (B, 1) of per-run values; ``check`` is (test, requirement)."""
+    from .inputs import number
+
     test, requirement = check
-    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
-        raise _fail(owner, option, value, "must be a number")
+    if not isinstance(value, (np.ndarray, list, tuple)):  # one value; arrays and lists hold per-run values
+        try:
+            value = number(option, value.item() if isinstance(value, np.generic) else value)
+        except GdrunError:
+            raise _fail(owner, option, value, "must be a number") from None
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -249,6 +274,33 @@ def _flag(owner: str, option: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise _fail(owner, option, value, "must be true or false")
     return bool(value)
+
+
+def read_options(optimizer: str, given: dict) -> dict:
+    """The options a user wrote for ``optimizer`` (a config, ``--opt``, a sweep), read: a number
+    (numeric text such as "1e-8" too) where one number is due, a pair where a pair is (betas), a
+    flag as true/false; a list where one number is due is an error now, not mid-run. Names and
+    ranges are checked by :func:`get_optimizer`; an unknown optimizer is left to it."""
+    from .inputs import number
+
+    defaults, owner = OPTIMIZER_OPTIONS.get(optimizer), f"optimizer '{optimizer}'"
+    if defaults is None:
+        return dict(given)
+    check_option_names(owner, given, defaults)
+    values: dict = {}
+    for key, value in given.items():
+        default = defaults[key]
+        if value is None:
+            values[key] = None
+        elif isinstance(default, bool):
+            values[key] = _flag(owner, key, value)
+        elif isinstance(default, tuple):
+            if not isinstance(value, (list, tuple)) or len(value) != len(default):
+                raise _fail(owner, key, value, "must be a pair (beta1, beta2)")
+            values[key] = tuple(number(f"optimizer_options.{key}[{i}]", v) for i, v in enumerate(value))
+        else:
+            values[key] = number(f"optimizer_options.{key}", value)
+    return values
 
 
 def _options(optimizer: str, given: dict) -> dict:
@@ -366,15 +418,14 @@ def _adam(name: str, given: dict, decoupled: bool | None = None) -> Optimizer:
         grad = grads
         if has_decay:
             if decoupled:
-                params = params * c(1 - lr * opt["weight_decay"])
+                params = params * c(1 - lr * c(opt["weight_decay"]))
             else:
                 grad = ops.add(grad, params, opt["weight_decay"])
         exp_avg = ops.lerp(state.exp_avg, grad, 1 - beta1)
         exp_avg_sq = ops.addcmul(state.exp_avg_sq * c(beta2), grad, grad, 1 - beta2)
-        bias_correction1 = 1 - beta1 ** float(step)
-        bias_correction2 = 1 - beta2 ** float(step)
-        step_size = lr / bias_correction1
-        bias_correction2_sqrt = bias_correction2**0.5
+        bias_correction1 = 1 - _per_value(opt, "beta1", lambda b: b ** float(step))
+        step_size = lr / c(bias_correction1)
+        bias_correction2_sqrt = _per_value(opt, "beta2", lambda b: (1 - b ** float(step)) ** 0.5)
         max_exp_avg_sq = state.max_exp_avg_sq
         if amsgrad:
             max_exp_avg_sq = ops.maximum(max_exp_avg_sq, exp_avg_sq)
@@ -475,7 +526,7 @@ def adagrad(lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1
         grad = grads
         if has_decay:
             grad = ops.add(grad, params, opt["weight_decay"])
-        clr = lr / (1 + (float(step) - 1) * opt["lr_decay"])
+        clr = lr / ops.cast(1 + (float(step) - 1) * opt["lr_decay"], params)
         state_sum = ops.addcmul(state.sum, grad, grad, 1.0)
         std = ops.sqrt(state_sum) + ops.cast(opt["eps"], params)
         params = ops.addcdiv(params, grad, std, -clr)
@@ -513,17 +564,17 @@ def nadam(
     def update(grads, state, params, lr):
         ops, opt = _ops(params), state.options
         c = lambda v: ops.cast(v, params)  # noqa: E731
-        beta1, beta2, momentum_decay = opt["beta1"], opt["beta2"], opt["momentum_decay"]
+        beta1, beta2 = opt["beta1"], opt["beta2"]
         step = float(state.step + 1)
-        bias_correction2 = 1 - beta2**step
+        bias_correction2 = 1 - _per_value(opt, "beta2", lambda b: b**step)
         grad = grads
         if has_decay:
             if decoupled:
-                params = params * c(1 - lr * opt["weight_decay"])
+                params = params * c(1 - lr * c(opt["weight_decay"]))
             else:
                 grad = ops.add(grad, params, opt["weight_decay"])
-        mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
-        mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+        mu = beta1 * (1.0 - 0.5 * _per_value(opt, "momentum_decay", lambda m: 0.96 ** (step * m)))
+        mu_next = beta1 * (1.0 - 0.5 * _per_value(opt, "momentum_decay", lambda m: 0.96 ** ((step + 1) * m)))
         # float32 maths: the product of two float32 values is exact in float64, then rounded once
         mu_product = _round_f32(state.mu_product * _round_f32(mu, ops), ops)
         exp_avg = ops.lerp(state.exp_avg, grad, 1 - beta1)
@@ -531,8 +582,8 @@ def nadam(
         denom = ops.sqrt(exp_avg_sq / c(bias_correction2))
         mu_product_next = mu_product * mu_next
         denom = denom + c(opt["eps"])
-        params = ops.addcdiv(params, grad, denom, -lr * (1.0 - mu) / (1.0 - mu_product))
-        params = ops.addcdiv(params, exp_avg, denom, (-lr * mu_next) / (1.0 - mu_product_next))
+        params = ops.addcdiv(params, grad, denom, -lr * c(1.0 - mu) / c(1.0 - mu_product))
+        params = ops.addcdiv(params, exp_avg, denom, (-lr * c(mu_next)) / c(1.0 - mu_product_next))
         return params, NAdamState(int(step), exp_avg, exp_avg_sq, mu_product, opt)
 
     return Optimizer("nadam", init, update)
@@ -568,28 +619,31 @@ def radam(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay
         grad = grads
         if has_decay:
             if decoupled:
-                params = params * c(1 - lr * opt["weight_decay"])
+                params = params * c(1 - lr * c(opt["weight_decay"]))
             else:
                 grad = ops.add(grad, params, opt["weight_decay"])
         exp_avg = ops.lerp(state.exp_avg, grad, 1 - beta1)
         exp_avg_sq = ops.addcmul(state.exp_avg_sq * c(beta2), grad, grad, 1 - beta2)
-        bias_correction1 = 1 - beta1**step
-        bias_correction2 = 1 - beta2**step
+        bias_correction1 = 1 - _per_value(opt, "beta1", lambda b: b**step)
         bias_corrected_exp_avg = exp_avg / c(bias_correction1)
-        rho_inf = 2 / (1 - beta2) - 1
-        rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
         plain = bias_corrected_exp_avg * c(lr)
-        if isinstance(rho_t, float) and not rho_t > 5.0:
+
+        def rectification(b2: float) -> float:
+            """torch's ``rect`` for beta2 ``b2``; 0.0 while the variance is not tractable (rho_t <= 5)."""
+            rho_inf = 2 / (1 - b2) - 1
+            rho_t = rho_inf - 2 * step * (b2**step) / (1 - b2**step)
+            if not rho_t > 5.0:
+                return 0.0
+            return ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+
+        rect = _per_value(opt, "beta2", rectification)
+        if isinstance(rect, float) and rect == 0.0:
             return ops.add(params, plain, -1.0), RAdamState(int(step), exp_avg, exp_avg_sq, opt)
-        ratio = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
-        if not isinstance(rho_t, float):  # per-run beta2: some runs may rectify, others not yet
-            tractable = rho_t > 5.0
-            ratio = ops.where(tractable, ratio, 1.0)
-        rect = ratio**0.5
-        adaptive_lr = (1.0 / (ops.sqrt(exp_avg_sq) + c(opt["eps"]))) * c(bias_correction2**0.5)
+        bias_correction2_sqrt = _per_value(opt, "beta2", lambda b: (1 - b**step) ** 0.5)
+        adaptive_lr = (1.0 / (ops.sqrt(exp_avg_sq) + c(opt["eps"]))) * c(bias_correction2_sqrt)
         rectified = plain * adaptive_lr * c(rect)
-        if not isinstance(rho_t, float):
-            rectified = ops.where(tractable, rectified, plain)
+        if not isinstance(rect, float):  # per-run beta2: some runs may rectify, others not yet
+            rectified = ops.where(rect > 0, rectified, plain)
         return ops.add(params, rectified, -1.0), RAdamState(int(step), exp_avg, exp_avg_sq, opt)
 
     return Optimizer("radam", init, update)
@@ -637,8 +691,7 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
 def get_optimizer(name: str, **options) -> Optimizer:
     """The optimizer ``name`` with ``options`` (validated now, with one-line GdrunErrors).
     An option given as None takes its default."""
-    if name not in OPTIMIZERS:
-        raise unknown_name("optimizer", name, OPTIMIZERS)
+    known("optimizer", name, OPTIMIZERS)
     check_option_names(f"optimizer '{name}'", options, OPTIMIZER_OPTIONS[name])
     return OPTIMIZERS[name](**{k: v for k, v in options.items() if v is not None})
 
@@ -683,8 +736,7 @@ CLIP_MODES = ("norm", "value")
 def get_clip(mode: str, value) -> Callable[[Any], Any]:
     """``grads -> clipped grads`` for the engine: mode ``norm`` (clip_grad_norm_, ``value`` is the
     max norm) or ``value`` (clip_grad_value_); ``value`` > 0, a float or one per run (B, 1)."""
-    if mode not in CLIP_MODES:
-        raise unknown_name("clip mode", mode, CLIP_MODES)
+    known("clip mode", mode, CLIP_MODES)
     option = "max_norm" if mode == "norm" else "clip_value"
     bound = check_number("gradient clipping", option, value, (lambda v: v > 0, "must be > 0"))
     if mode == "norm":

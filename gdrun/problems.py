@@ -53,7 +53,7 @@ class ExpressionObjective:
 
             def value_and_grad_1d(X):
                 f, g = run({name: X[:, 0]})
-                return f, (g[:, None] if isinstance(g, np.ndarray) else np.full_like(X, g))
+                return per_run(f, X), (g[:, None] if isinstance(g, np.ndarray) else np.full_like(X, g))
 
             return value_and_grad_1d
 
@@ -62,7 +62,7 @@ class ExpressionObjective:
             G = np.empty_like(X)
             for i in range(n):
                 G[:, i] = outs[1 + i]
-            return outs[0], G
+            return per_run(outs[0], X), G
 
         return value_and_grad
 
@@ -134,9 +134,19 @@ class SeparableObjective:
                 G[:, : X.shape[1] - window + 1] += weight * outs[k + j * window]
                 if window == 2:
                     G[:, 1:] += weight * outs[k + j * window + 1]
-            return outer[0], G
+            return per_run(outer[0], X), G
 
         return value_and_grad
+
+
+def per_run(value, X):
+    """``value`` as one value per run (B,): a constant (``x - x``, whose derivation leaves a number)
+    is repeated in the runs' dtype."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray) and value.shape == X.shape[:1]:
+        return value
+    return np.broadcast_to(np.asarray(value, dtype=X.dtype), X.shape[:1]).copy()
 
 
 def separable(dim: int, terms: list[str], outer: str, window: int = 1) -> SeparableObjective:

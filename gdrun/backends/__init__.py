@@ -8,7 +8,7 @@ Both expose the same small interface the engine uses (see :class:`NumpyBackend`)
 
 from __future__ import annotations
 
-from ..errors import GdrunError, unknown_name
+from ..errors import GdrunError, known
 
 BACKENDS = ("numpy", "torch")
 DEVICES = ("cpu", "cuda", "auto")
@@ -17,12 +17,9 @@ DTYPES = ("float64", "float32")
 
 def get_backend(name: str, device: str = "cpu", dtype: str = "float64"):
     """The backend called ``name`` on ``device`` with ``dtype``; one error for each bad choice."""
-    if name not in BACKENDS:
-        raise unknown_name("backend", name, BACKENDS)
-    if device not in DEVICES:
-        raise unknown_name("device", device, DEVICES)
-    if dtype not in DTYPES:
-        raise unknown_name("dtype", dtype, DTYPES)
+    known("backend", name, BACKENDS)
+    known("device", device, DEVICES)
+    known("dtype", dtype, DTYPES)
     if name == "numpy":
         if device == "cuda":
             raise GdrunError("the numpy backend runs on the CPU only; use --backend torch for --device cuda")
