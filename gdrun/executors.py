@@ -42,7 +42,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Iterator
 
-from .errors import GdrunError, unknown_name
+from .errors import GdrunError, known
 from .sweep import MAX_BATCH, BatchJob, BatchResult, LocalExecutor, failed_result, run_batch
 
 EXECUTORS = ("local", "processes", "dask")
@@ -59,8 +59,7 @@ WORKER_MODULES = ("gdrun.sweep", "gdrun.runner", "gdrun.engine", "gdrun.optim", 
 
 def get_executor(name: str, workers: int | None = None, scheduler: str | None = None):
     """The executor for ``--executor NAME [--workers N] [--scheduler ADDRESS]``."""
-    if name not in EXECUTORS:
-        raise unknown_name("executor", name, EXECUTORS)
+    known("executor", name, EXECUTORS)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise GdrunError(f"--workers must be a whole number of at least 1, got {workers!r}")
     if scheduler is not None and name != "dask":
@@ -139,6 +138,19 @@ def _pool_context(jobs: list[BatchJob]):
     return ctx
 
 
+def _submit(pool: ProcessPoolExecutor, job: BatchJob) -> Future:
+    """Submit ``job``; the fork server and workers this may start are born with Ctrl-C blocked
+    (they inherit the signal mask), so a Ctrl-C while they import gdrun cannot print a traceback
+    there. The main process gets a Ctrl-C of that moment as soon as the mask is lifted."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover (not POSIX)
+        return pool.submit(_run_in_worker, job)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return pool.submit(_run_in_worker, job)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _backend(config: Any) -> Any:
     return config.get("backend") if isinstance(config, dict) else getattr(config, "backend", None)
 
@@ -182,11 +194,11 @@ class ProcessExecutor:
                 while queue and len(running) < window:
                     job = queue.popleft()
                     try:
-                        running[pool.submit(_run_in_worker, job)] = job
+                        running[_submit(pool, job)] = job
                     except BrokenProcessPool:  # a worker died (killed, out of memory): a fresh pool for the rest
                         self._shutdown(grace=0.0)
                         pool = self._start(ctx, size)
-                        running[pool.submit(_run_in_worker, job)] = job
+                        running[_submit(pool, job)] = job
                 done, _ = wait(running, timeout=POLL_S, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield _outcome(future, running.pop(future))

@@ -20,10 +20,11 @@ import numpy as np
 
 from . import __version__, engine
 from .config import Config, build_clip, build_optimizer, build_schedule, to_yaml
-from .errors import STATUS_EXIT_CODES, GdrunError, closest
+from .errors import EXIT_FAILED, STATUS_EXIT_CODES, GdrunError, closest
+from .inputs import listing, show
 from .runs import (
-    CONFIG_FILE, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsWriter, create_run_dir, git_commit,
-    json_number, write_json_atomic,
+    CONFIG_FILE, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, SUMMARY_RESERVE, MetricsWriter, create_run_dir,
+    disk_full_reason, git_commit, is_disk_full, json_number, json_text, process_info, write_atomic, write_json,
 )  # fmt: skip
 
 
@@ -59,14 +60,18 @@ class Prepared:
         return 1 if self.fit is None else self.fit.n_batches()
 
 
-def prepare(config: Config, base: Path | None = None, warn: Callable[[str], None] | None = None) -> Prepared:
+def prepare(config: Config, base: Path | None = None, warn: Callable[[str], None] | None = None,
+            check_start: bool = True) -> Prepared:  # fmt: skip
     """Resolve the problem, backend, optimizer and init point, or raise a one-line GdrunError.
 
-    ``base`` is the folder relative data paths may also be found in (the config file's).
+    ``base`` is the folder relative data paths may also be found in (the config file's). With
+    ``check_start``, a start point where the function (a fit's loss) is nan or infinite in the
+    run's dtype is an input error too; a sweep leaves it to the engine, so that one such config
+    ends as diverged at step 0 without stopping the others.
     """
     from .backends import get_backend
 
-    if config.init_range is not None and config.seed is None:
+    if config.seed is None and _draws(config):  # drawn here, so that the run records it
         config = replace(config, seed=int(np.random.SeedSequence().entropy % (2**31)))
     optimizer = build_optimizer(config)
     if config.fit is not None:
@@ -92,11 +97,37 @@ def prepare(config: Config, base: Path | None = None, warn: Callable[[str], None
         label, formula = config.function, function.objective.formula
         free_dim = function.builtin is not None and function.builtin.fixed_dim is None
         config = replace(config, name=config.name or function.name, dim=len(names) if free_dim else config.dim)
+    if check_start:
+        value = (lambda X: problem.value_and_grad(X)[0]) if fit else backend.value_fn(function.objective)
+        _check_start(value, backend, names, init, config.dtype, f"the model {label}" if fit else label,
+                     "loss" if fit else "value")  # fmt: skip
     if config.init_range is None:  # record the start point itself, so config.yaml says where it began
         recorded = {k: float(v) for k, v in zip(names, init)}
         config = replace(config, init={**(fit.frozen if fit else {}), **recorded})
     return Prepared(config, backend, names, init, problem, optimizer, build_schedule(config), build_clip(config),
                     label, formula, function, fit)  # fmt: skip
+
+
+def _draws(config: Config) -> bool:
+    """Whether the run draws random numbers from its seed: a drawn start point, shuffled
+    mini-batches, or data noise without a seed of its own."""
+    if config.init_range is not None:
+        return True
+    if config.fit is None:
+        return False
+    data = config.fit.data
+    noise = data.get("noise") if isinstance(data, dict) else None
+    return bool(config.fit.shuffle) or (isinstance(noise, dict) and "seed" not in noise)
+
+
+def _check_start(value_fn, backend, names: tuple[str, ...], init: np.ndarray, dtype: str, of: str, value_label: str) -> None:
+    """A GdrunError when the objective is nan or infinite at the start point (in the run's dtype)."""
+    with backend.compute():
+        value = value_fn(backend.asarray(init[None, :]))
+    value = float(np.asarray(backend.to_numpy(value)).reshape(-1)[0])
+    fault = engine.start_fault(names, init, value, dtype, of if len(of) <= 60 else of[:57] + "...", value_label)
+    if fault is not None:
+        raise GdrunError(fault)
 
 
 def initial_point(config: Config, names: tuple[str, ...], default: list[float], allowed_extra: tuple[str, ...] = ()) -> np.ndarray:
@@ -111,14 +142,15 @@ def initial_point(config: Config, names: tuple[str, ...], default: list[float], 
         return np.full(n, init)
     if isinstance(init, list):
         if len(init) != n:
-            raise GdrunError(f"init has {len(init)} value(s) but there are {n} variable(s): {', '.join(names)}")
+            raise GdrunError(f"init has {len(init)} value(s) but there are {n} variable(s): {listing(names)}")
         return np.array(init, dtype=float)
     unknown = [k for k in init if k not in names and k not in allowed_extra]
     if unknown:
-        raise GdrunError(f"init names '{unknown[0]}', which is not a variable{closest(unknown[0], names)}; variables: {', '.join(names)}")
+        raise GdrunError(f"init names {show(unknown[0])}, which is not a variable{closest(unknown[0], names)}; "
+                         f"variables: {listing(names)}")  # fmt: skip
     missing = [k for k in names if k not in init]
     if missing:
-        raise GdrunError(f"init gives no value for {', '.join(missing)} (variables: {', '.join(names)})")
+        raise GdrunError(f"init gives no value for {listing(missing)} (variables: {listing(names)})")
     return np.array([init[k] for k in names], dtype=float)
 
 
@@ -153,13 +185,35 @@ def execute_batch(configs: list[Config], runs_dir: str | Path = "runs", output: 
             clip = get_clip(mode, per_run([p.config.clip_norm if mode == "norm" else p.config.clip_value for p in everything]))
 
     run_dirs, summaries, writers = [], [], []
-    for b, p in enumerate(everything):
-        run_dir = create_run_dir(runs_dir, p.config.name)
-        (run_dir / CONFIG_FILE).write_text(to_yaml(p.config))
-        summaries.append(_summary_start(p, run_dir, output.command))
-        write_json_atomic(run_dir / SUMMARY_FILE, summaries[-1])
-        writers.append(MetricsWriter(run_dir / METRICS_FILE, names, member=b, epochs=fit is not None))
-        run_dirs.append(run_dir)
+    try:
+        for b, p in enumerate(everything):
+            def fill(building: Path, final: Path, p=p) -> None:
+                summaries.append(_summary_start(p, final, output.command))
+                write_atomic(building / CONFIG_FILE, to_yaml(p.config))
+                write_json(building / SUMMARY_FILE, summaries[-1], reserve=SUMMARY_RESERVE)
+
+            run_dirs.append(create_run_dir(runs_dir, p.config.name, fill=fill))
+            writers.append(MetricsWriter(run_dirs[-1] / METRICS_FILE, names, member=b, epochs=fit is not None))
+    except (GdrunError, OSError, KeyboardInterrupt) as exc:  # a full disk, Ctrl-C: the directories made so far say so
+        for writer in writers:
+            writer.close()
+        if isinstance(exc, KeyboardInterrupt):
+            for run_dir, summary in zip(run_dirs, summaries):
+                summary.update(status="interrupted", reason="interrupted (Ctrl-C) before the run started",
+                               finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))  # fmt: skip
+                with contextlib.suppress(OSError):
+                    write_json(run_dir / SUMMARY_FILE, summary)
+            raise
+        if isinstance(exc, GdrunError):
+            error = exc
+        else:
+            why = disk_full_reason(exc, METRICS_FILE) if is_disk_full(exc) else f"cannot write {METRICS_FILE}: {exc.strerror or exc}"
+            error = GdrunError(why, EXIT_FAILED)
+        for run_dir, summary in zip(run_dirs, summaries):
+            summary.update(status="failed", reason=str(error), finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            with contextlib.suppress(OSError):
+                write_json(run_dir / SUMMARY_FILE, summary)
+        raise error from None
     display = None
     if output.mode == "table" and single:
         display = RunDisplay(console, names, config.epochs, config.every, epoch_rows=fit is not None,
@@ -190,16 +244,26 @@ def execute_batch(configs: list[Config], runs_dir: str | Path = "runs", output: 
     results = []
     for b, (p, run_dir, summary) in enumerate(zip(everything, run_dirs, summaries)):
         summary.update(_summary_end(p, outcome, crash, time.perf_counter() - started, member=b))
-        if crash is not None and not isinstance(crash, KeyboardInterrupt):
-            (run_dir / ERROR_FILE).write_text("".join(traceback.format_exception(crash)))
-        write_json_atomic(run_dir / SUMMARY_FILE, summary)
+        if outcome is None and writers[b].last is not None:  # cut short (a full disk): where it got to, as recorded
+            last = writers[b].last
+            summary.update(iterations=last["iterations"], updates=last["updates"], value=json_number(last["value"]),
+                           grad_norm=json_number(last["grad_norm"]),
+                           params={**summary["params"], **{k: json_number(v) for k, v in last["params"].items()}})  # fmt: skip
+        try:
+            if crash is not None and not isinstance(crash, KeyboardInterrupt) and not is_disk_full(crash):
+                write_atomic(run_dir / ERROR_FILE, "".join(traceback.format_exception(crash)))
+            write_json(run_dir / SUMMARY_FILE, summary)
+        except OSError as exc:  # the disk filled up at the very end: say so; the directory reads as cut off
+            summary.update(status="failed", reason=f"{disk_full_reason(exc, SUMMARY_FILE) if is_disk_full(exc) else exc}")
         results.append((summary, STATUS_EXIT_CODES[summary["status"]]))
     if output.mode == "json" and single:
-        import json
-
-        print(json.dumps(summaries[0], indent=2))
+        sys.stdout.write(json_text(summaries[0]))  # as summary.json holds it: nan and inf are null
     elif output.mode == "table" and single:
         summary_panel(summaries[0], console)
+    full = [(d, s) for d, s in zip(run_dirs, summaries) if s["status"] == "failed" and str(s.get("reason")).startswith("disk full")]
+    if full:  # the directories say so; the caller stops (a comparison runs no more variants), one line
+        others = f" (and {len(full) - 1} more run directories)" if len(full) > 1 else ""
+        raise GdrunError(f"{full[0][0]}{others}: {full[0][1]['reason']}", EXIT_FAILED)
     return results
 
 
@@ -275,6 +339,7 @@ def _summary_start(prepared: Prepared, run_dir: Path, command: tuple[str, ...]) 
             "cwd": str(Path.cwd()),
             "git_commit": git_commit(),
             "run_dir": str(run_dir),
+            **process_info(),
         }
     )
     return summary
@@ -284,7 +349,9 @@ def _summary_end(prepared: Prepared, outcome, crash, wall: float, member: int = 
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     if outcome is None:  # the engine itself did not return: a crash or a hard interrupt
         status = "interrupted" if isinstance(crash, KeyboardInterrupt) else "failed"
-        reason = "interrupted twice (Ctrl-C Ctrl-C)" if status == "interrupted" else f"{type(crash).__name__}: {crash}"
+        reason = ("interrupted twice (Ctrl-C Ctrl-C)" if status == "interrupted" else
+                  disk_full_reason(crash, getattr(crash, "filename", None) or METRICS_FILE) if is_disk_full(crash) else
+                  f"{type(crash).__name__}: {crash}")  # fmt: skip
         return {"status": status, "reason": reason, "wall_time_s": wall, "finished_at": finished}
     end: dict[str, Any] = {
         "status": outcome.status[member],

@@ -14,19 +14,24 @@ A sweep directory, ``runs/sweep-<time>-<name>-<id>/``, holds:
     results.csv   one row per finished config: its swept values, status, steps, value, params...
     metrics.f64   every config's recorded steps in one file of float64 records (see METRIC_COLUMNS)
     summary.json  counts by status, the best config, timings
+    .lock         held (flock) by the one process running or resuming the sweep; the OS lets go
+                  when that process ends, however it ends
 
-Results are appended batch by batch, so a sweep stopped by Ctrl-C or killed outright resumes:
-finished configs are kept, the others run again, and each config ends up in the results once.
+Results are appended batch by batch, whole rows only, so a sweep stopped by Ctrl-C, killed
+outright or stopped by a full disk resumes: finished configs are kept, the others run again, and
+each config ends up in the results once. A second run or resume of a sweep that is still running
+is refused (one line naming the process that holds it) and writes nothing.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import itertools
 import json
 import math
-import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +39,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .config import KEYS, NESTED_KEYS, Config, set_key, validate
+from .config import KEYS, NESTED_KEYS, Config, set_key, suggest_key, validate
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GdrunError, closest
+from .inputs import MAX_EPOCHS, MAX_STATE, MAX_SWEEP_CONFIGS, number, show
 
 SWEEP_KEYS = ("kind", "params", "n", "seed", "record_every")
 KINDS = ("grid", "zip", "random")
@@ -65,29 +71,29 @@ def validate_sweep(raw: Any) -> SweepSpec:
     if isinstance(raw, SweepSpec):
         return raw
     if not isinstance(raw, dict):
-        raise GdrunError(f"sweep must be a mapping with keys {', '.join(SWEEP_KEYS)}, got {raw!r}")
+        raise GdrunError(f"sweep must be a mapping with keys {', '.join(SWEEP_KEYS)}, got {show(raw)}")
     for key in raw:
         if key not in SWEEP_KEYS:
-            raise GdrunError(f"unknown key 'sweep.{key}'{closest(str(key), SWEEP_KEYS)}; sweep keys: {', '.join(SWEEP_KEYS)}")
+            raise GdrunError(f"unknown key 'sweep.{str(key)[:60]}'{closest(str(key), SWEEP_KEYS)}; sweep keys: {', '.join(SWEEP_KEYS)}")
     kind = raw.get("kind", "grid")
-    if kind not in KINDS:
-        raise GdrunError(f"sweep.kind must be one of {', '.join(KINDS)}, got {kind!r}{closest(str(kind), KINDS)}")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise GdrunError(f"sweep.kind must be one of {', '.join(KINDS)}, got {show(kind)}{closest(str(kind), KINDS)}")
     params = raw.get("params") or {}
     if not isinstance(params, dict) or not params:
         raise GdrunError("sweep.params must map at least one config key to its values, e.g. {lr: [0.01, 0.1]}")
     for key in params:
         _check_key(str(key))
     n = raw.get("n")
-    if kind == "random" and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise GdrunError(f"a random sweep needs sweep.n, a positive number of samples, got {n!r}")
+    if kind == "random":
+        if n is None:
+            raise GdrunError("a random sweep needs sweep.n, a positive number of samples")
+        n = number("sweep.n", n, integer=True, low=1, high=MAX_SWEEP_CONFIGS)
     if kind != "random" and n is not None:
         raise GdrunError("sweep.n is for random sweeps; a grid or zip takes every listed value")
     seed = raw.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise GdrunError(f"sweep.seed must be a non-negative integer, got {seed!r}")
-    every = raw.get("record_every", 10)
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise GdrunError(f"sweep.record_every must be a positive integer, got {every!r}")
+    if seed is not None:
+        seed = number("sweep.seed", seed, integer=True, low=0, high=2**64 - 1)
+    every = number("sweep.record_every", raw.get("record_every", 10), integer=True, low=1, high=MAX_EPOCHS)
     spec = SweepSpec(kind, {str(k): v for k, v in params.items()}, n, seed, every)
     expand(spec)  # every value list and distribution is checked now
     return spec
@@ -98,36 +104,29 @@ def _check_key(key: str) -> None:
     if dot and head in NESTED_KEYS and rest:
         return
     if key not in KEYS or key in ("sweep",):
-        raise GdrunError(f"cannot sweep '{key}': not a config key{closest(key, KEYS)}")
+        raise GdrunError(f"cannot sweep '{key[:60]}': not a config key{suggest_key(key)}")
 
 
 def parse_param_flag(text: str) -> tuple[str, Any]:
     """``-p lr=0.001,0.01`` / ``-p lr=logspace(-4,0,100)`` / ``-p optimizer=sgd,adam`` -> (key, values)."""
-    import yaml
+    from .config import split_top_level
+    from .inputs import yaml_value
 
     key, sep, values = text.partition("=")
     key = key.strip()
     if not sep or not key or not values.strip():
-        raise GdrunError(f"-p needs KEY=VALUES, e.g. lr=0.01,0.1 or lr=logspace(-4,0,9); got {text!r}")
+        raise GdrunError(f"-p needs KEY=VALUES, e.g. lr=0.01,0.1 or lr=logspace(-4,0,9); got {show(text)}")
     _check_key(key)
     values = values.strip()
     for name in RANGES:
         if values.startswith(f"{name}(") and values.endswith(")"):
             inner = values[len(name) + 1 : -1]
             try:
-                args = [float(a) for a in inner.split(",")]
-            except ValueError:
-                raise GdrunError(f"-p {key}: {name}() takes numbers, got {values!r}") from None
+                args = [number(f"-p {key}: {name}()", a) for a in inner.split(",")]
+            except GdrunError:
+                raise GdrunError(f"-p {key}: {name}() takes numbers, got {show(values)}") from None
             return key, {name: args}
-    from .config import split_top_level
-
-    parsed = []
-    for item in split_top_level(values):
-        try:
-            parsed.append(yaml.safe_load(item))
-        except yaml.YAMLError:
-            parsed.append(item)
-    return key, parsed
+    return key, [yaml_value(item, f"-p {key}") for item in split_top_level(values)]
 
 
 def values_of(key: str, spec: Any) -> list:
@@ -138,44 +137,66 @@ def values_of(key: str, spec: Any) -> list:
         return spec
     if isinstance(spec, dict) and len(spec) == 1 and next(iter(spec)) in RANGES:
         name, args = next(iter(spec.items()))
-        if not isinstance(args, list) or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
-            raise GdrunError(f"sweep.params.{key}.{name} must be a list of numbers, got {args!r}")
+        where = f"sweep.params.{key}.{name}"
         if name in ("linspace", "logspace"):
-            if len(args) != 3 or args[2] != int(args[2]) or args[2] < 1:
-                raise GdrunError(f"sweep.params.{key}.{name} needs [start, stop, count], got {args!r}")
+            args = _numbers(where, args, 3, "[start, stop, count]")
+            if args[2] != int(args[2]) or args[2] < 1:
+                raise GdrunError(f"{where} needs [start, stop, count] with a whole count of at least 1, got {show(args)}")
+            _at_most(where, args[2])
             grid = np.linspace(args[0], args[1], int(args[2])) if name == "linspace" else np.logspace(args[0], args[1], int(args[2]))
             return grid.tolist()
-        if len(args) not in (2, 3) or any(a != int(a) for a in args) or (len(args) == 3 and args[2] == 0):
-            raise GdrunError(f"sweep.params.{key}.range needs whole numbers [start, stop(, step)], got {args!r}")
-        return list(range(*(int(a) for a in args)))
+        args = _numbers(where, args, (2, 3), "whole numbers [start, stop(, step)]")
+        if any(a != int(a) for a in args) or (len(args) == 3 and args[2] == 0):
+            raise GdrunError(f"{where} needs whole numbers [start, stop(, step)], got {show(args)}")
+        values = range(*(int(a) for a in args))
+        _at_most(where, len(values))
+        return list(values)
     if isinstance(spec, dict):
-        raise GdrunError(f"sweep.params.{key} must be a list or one of {', '.join(RANGES)}, got {spec!r}")
+        raise GdrunError(f"sweep.params.{key} must be a list or one of {', '.join(RANGES)}, got {show(spec)}")
     return [spec]
+
+
+def _numbers(where: str, args: Any, count: int | tuple[int, ...], form: str) -> list[float]:
+    """The arguments of a range or distribution: a list of ``count`` numbers (numeric text too)."""
+    counts = count if isinstance(count, tuple) else (count,)
+    if not isinstance(args, list) or len(args) not in counts:
+        raise GdrunError(f"{where} needs {form}, got {show(args)}")
+    return [number(f"{where}[{i}]", a) for i, a in enumerate(args)]
+
+
+def _at_most(where: str, count: float) -> None:
+    if count > MAX_SWEEP_CONFIGS:
+        raise GdrunError(f"{where} makes {count:,.0f} values, more than the limit of {MAX_SWEEP_CONFIGS:,} configs")
 
 
 def _sample(key: str, spec: Any, rng: np.random.Generator, n: int) -> list:
     if isinstance(spec, list):
         spec = {"choice": spec}
     if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS + RANGES:
-        raise GdrunError(f"sweep.params.{key} must be a list or one of {', '.join(DISTRIBUTIONS)}, got {spec!r}")
+        raise GdrunError(f"sweep.params.{key} must be a list or one of {', '.join(DISTRIBUTIONS)}, got {show(spec)}")
     name, args = next(iter(spec.items()))
     if name in RANGES:
-        return [values_of(key, spec)[i] for i in rng.integers(0, len(values_of(key, spec)), size=n)]
+        values = values_of(key, spec)
+        return [values[i] for i in rng.integers(0, len(values), size=n)]
     if name == "choice":
         if not isinstance(args, list) or not args:
             raise GdrunError(f"sweep.params.{key}.choice must be a non-empty list")
         return [args[i] for i in rng.integers(0, len(args), size=n)]
-    if not (isinstance(args, list) and len(args) == 2 and all(isinstance(a, (int, float)) for a in args) and args[0] < args[1]):
-        raise GdrunError(f"sweep.params.{key}.{name} needs [low, high] with low < high, got {args!r}")
+    low, high = _numbers(f"sweep.params.{key}.{name}", args, 2, "[low, high] with low < high")
+    if not low < high:
+        raise GdrunError(f"sweep.params.{key}.{name} needs [low, high] with low < high, got {show(args)}")
     if name == "loguniform":
-        if args[0] <= 0:
-            raise GdrunError(f"sweep.params.{key}.loguniform needs a positive low bound, got {args[0]}")
-        return np.exp(rng.uniform(math.log(args[0]), math.log(args[1]), size=n)).tolist()
-    return rng.uniform(args[0], args[1], size=n).tolist()
+        if low <= 0:
+            raise GdrunError(f"sweep.params.{key}.loguniform needs a positive low bound, got {low:g}")
+        return np.exp(rng.uniform(math.log(low), math.log(high), size=n)).tolist()
+    if not math.isfinite(high - low):
+        raise GdrunError(f"sweep.params.{key}.uniform is too wide to draw from: [{low:g}, {high:g}]")
+    return rng.uniform(low, high, size=n).tolist()
 
 
 def expand(spec: SweepSpec) -> list[dict[str, Any]]:
-    """Each config's overrides, in a fixed order (grid: the last key varies fastest)."""
+    """Each config's overrides, in a fixed order (grid: the last key varies fastest); at most
+    MAX_SWEEP_CONFIGS of them."""
     keys = list(spec.params)
     if spec.kind == "random":
         rng = np.random.default_rng(spec.seed if spec.seed is not None else 0)
@@ -187,6 +208,10 @@ def expand(spec: SweepSpec) -> list[dict[str, Any]]:
         if len(set(lengths.values())) > 1:
             raise GdrunError(f"a zip sweep needs lists of one length, got {', '.join(f'{k}: {n}' for k, n in lengths.items())}")
         return [dict(zip(keys, row)) for row in zip(*lists)]
+    total = math.prod(len(values) for values in lists)
+    if total > MAX_SWEEP_CONFIGS:
+        raise GdrunError(f"the sweep makes {total:,} configs ({' x '.join(str(len(v)) for v in lists)}), more than "
+                         f"the limit of {MAX_SWEEP_CONFIGS:,}")  # fmt: skip
     return [dict(zip(keys, row)) for row in itertools.product(*lists)]
 
 
@@ -205,7 +230,18 @@ def expanded_configs(base: dict[str, Any], spec: SweepSpec) -> list[tuple[dict[s
         if config.init_range is not None and config.seed is None:
             config = _replace(config, seed=i)  # each config's random start is fixed by its number
         out.append((overrides, config))
+    width = max((_width(config) for _, config in out), default=1)
+    if min(len(out), MAX_BATCH) * width > MAX_STATE:
+        raise GdrunError(f"a batch of {min(len(out), MAX_BATCH):,} configs of {width:,} parameters holds more than "
+                         f"{MAX_STATE:,} numbers (the limit of a batch's state); sweep fewer configs")  # fmt: skip
     return out
+
+
+def _width(config: Config) -> int:
+    """The parameters of one run of ``config``, as far as its keys tell (dim, init)."""
+    if isinstance(config.init, (list, dict)):
+        return len(config.init)
+    return config.dim or 1
 
 
 def _replace(config: Config, **changes) -> Config:
@@ -231,12 +267,17 @@ BATCHED_KEYS = ("lr", "init", "init_range", "name", "every", "clip_norm", "clip_
 
 def structure(config: Config) -> str:
     """What must be equal for configs to share a batch: every key but BATCHED_KEYS, numeric
-    optimizer options and (for minimize, where it only draws the start point) the seed."""
+    optimizer options and (for minimize, where it only draws the start point) the seed. A fit's
+    frozen parameters are constants of its model, so their values are part of the structure."""
     options = sorted((k, None if _numeric(v) else v) for k, v in config.optimizer_options.items())
     clip = "norm" if config.clip_norm is not None else "value" if config.clip_value is not None else None
     seed = config.seed if config.fit is not None else None
+    frozen = None
+    if config.fit is not None and config.fit.freeze:
+        init = config.init
+        frozen = [(k, init.get(k) if isinstance(init, dict) else init) for k in config.fit.freeze]
     return repr((config.function, config.fit, config.dim, config.backend, config.device, config.dtype,
-                 config.optimizer, options, config.schedule, clip, config.epochs, config.stop, seed))  # fmt: skip
+                 config.optimizer, options, config.schedule, clip, config.epochs, config.stop, seed, frozen))  # fmt: skip
 
 
 def _numeric(value: Any) -> bool:
@@ -295,7 +336,7 @@ def run_batch(job: BatchJob, interrupt=None) -> BatchResult:
     started = time.perf_counter()
     configs = job.configs
     base = Path(job.base_dir) if job.base_dir else None
-    first = prepare(configs[0], base)
+    first = prepare(configs[0], base, check_start=False)  # a bad start point is that run's verdict
     names, backend, fit = first.names, first.backend, first.fit
     default = first.function.default_init() if first.function is not None else [0.0] * len(names)
     extra = tuple(fit.frozen) if fit is not None else ()
@@ -412,29 +453,27 @@ class SweepDir:
                         *(f"param.{p}" for p in param_names), "batch", "batch_time_s"]  # fmt: skip
 
     def start(self, resume_done: dict[int, dict[str, str]]) -> None:
-        """Write results.csv afresh (keeping finished rows) and drop other configs' metrics."""
+        """Write results.csv afresh (keeping finished rows) and drop other configs' metrics, each
+        file atomically (a kill leaves the old one or the new one)."""
+        from .runs import write_atomic
+
         rows = [resume_done[i] for i in sorted(resume_done)]
-        with open(self.path / RESULTS_FILE, "w", newline="") as f:
-            writer = csv.DictWriter(f, self.columns)
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, self.columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
         metrics_path = self.path / METRICS_FILE
-        if metrics_path.exists():
-            records = read_metrics_file(metrics_path, self.width)
-            keep = np.isin(records[:, 0], np.array(sorted(resume_done), dtype=np.float64))
-            tmp = metrics_path.with_suffix(".tmp")
-            records[keep].tofile(tmp)
-            os.replace(tmp, metrics_path)
-        else:
-            metrics_path.touch()
+        records = read_metrics_file(metrics_path, self.width)
+        keep = np.isin(records[:, 0], np.array(sorted(resume_done), dtype=np.float64))
+        write_atomic(metrics_path, np.ascontiguousarray(records[keep], dtype=np.float64).tobytes())
+        write_atomic(self.path / RESULTS_FILE, text.getvalue())
 
     def append(self, result: BatchResult, overrides: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Add a finished batch: metrics first, then its result rows (a config counts as done only
         once its row is written, so a crash in between only means it runs again)."""
-        with open(self.path / METRICS_FILE, "ab") as f:
-            np.ascontiguousarray(result.metrics, dtype=np.float64).tofile(f)
-            f.flush()
-            os.fsync(f.fileno())
+        from .runs import append_whole
+
+        append_whole(self.path / METRICS_FILE, np.ascontiguousarray(result.metrics, dtype=np.float64).tobytes())
         rows = []
         for b, i in enumerate(result.ids):
             row: dict[str, Any] = {"id": i, **{k: _cell(overrides[i].get(k)) for k in self.swept}}
@@ -446,10 +485,9 @@ class SweepDir:
                 value = result.params[b].get(name)
                 row[f"param.{name}"] = "" if value is None else repr(float(value))
             rows.append(row)
-        with open(self.path / RESULTS_FILE, "a", newline="") as f:
-            csv.DictWriter(f, self.columns).writerows(rows)
-            f.flush()
-            os.fsync(f.fileno())
+        text = io.StringIO(newline="")
+        csv.DictWriter(text, self.columns).writerows(rows)
+        append_whole(self.path / RESULTS_FILE, text.getvalue().encode())  # whole rows, or none
         return rows
 
 
@@ -460,18 +498,51 @@ def _cell(value: Any) -> str:
 
 
 def read_metrics_file(path: Path, width: int) -> np.ndarray:
-    """metrics.f64 as (records, columns); a record cut short by a crash is dropped."""
-    raw = np.fromfile(path, dtype=np.float64)
+    """metrics.f64 as (records, columns); a record cut short by a crash is dropped, a missing
+    file has none."""
     size = len(METRIC_HEAD) + width + len(METRIC_TAIL)
+    if not path.is_file():
+        return np.empty((0, size))
+    raw = np.fromfile(path, dtype=np.float64)
     whole = len(raw) // size * size
     return raw[:whole].reshape(-1, size)
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
-    if not (path / RESULTS_FILE).exists():
+    """results.csv's rows; a row cut short by a kill (or a full disk, in older files) is dropped."""
+    from .runs import read_small
+
+    if not (path / RESULTS_FILE).is_file():
         return []
-    with open(path / RESULTS_FILE, newline="") as f:
-        return list(csv.DictReader(f))
+    try:
+        text = read_small(path / RESULTS_FILE, limit=None)
+    except (OSError, ValueError) as exc:
+        raise GdrunError(f"cannot read {path / RESULTS_FILE}: {exc}") from None
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    rows = csv.DictReader(io.StringIO(text, newline=""))
+    return [r for r in rows if None not in r and None not in r.values() and str(r.get("id", "")).isdigit()
+            and r.get("status") in (*DONE, "failed", "interrupted")]  # fmt: skip
+
+
+def read_sweep_file(path: Path) -> dict[str, Any]:
+    """A sweep directory's sweep.yaml, or a one-line error when it is missing, damaged or cut short."""
+    import yaml
+
+    from .runs import read_small
+
+    file = path / SWEEP_FILE
+    try:
+        meta = yaml.load(read_small(file), Loader=_yaml_loader())
+    except FileNotFoundError:
+        raise GdrunError(f"{path} is not a sweep directory (no {SWEEP_FILE})") from None
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise GdrunError(f"{file} cannot be read ({type(exc).__name__}); the sweep cannot be resumed or shown") from None
+    keys = ("base", "configs", "fingerprint", "metrics")
+    if not isinstance(meta, dict) or not all(k in meta for k in keys) or not isinstance(meta["configs"], list) \
+            or not isinstance(meta["base"], dict) or not isinstance(meta["metrics"], dict):  # fmt: skip
+        raise GdrunError(f"{file} is incomplete or damaged (it needs {', '.join(keys)}); the sweep cannot be resumed or shown")
+    return meta
 
 
 # ---------------------------------------------------------------------------- running a sweep
@@ -495,7 +566,10 @@ def plan(base: dict[str, Any], spec: SweepSpec) -> list[dict[str, Any]]:
 
 
 def find_sweep(runs_dir: Path, target: str) -> Path:
+    """The sweep directory ``target`` names: a path, or a sweep name (its latest directory)."""
     path = Path(target)
+    if path.is_dir() and path.name.startswith("sweep-"):
+        return path  # its sweep.yaml is checked when it is read, with a precise error
     if (path / SWEEP_FILE).is_file():
         return path
     matches = sorted(p for p in runs_dir.glob(f"sweep-*-{target}-*") if (p / SWEEP_FILE).is_file())
@@ -505,73 +579,114 @@ def find_sweep(runs_dir: Path, target: str) -> Path:
 
 
 def run_sweep(base: dict[str, Any], spec: SweepSpec, options: SweepOptions, progress=None) -> tuple[dict, int]:
-    """Run (or resume) a sweep; returns its summary and exit code."""
+    """Run (or resume) a sweep; returns its summary and exit code. The sweep directory is locked
+    for the whole run: a second run or resume of it at the same time is a one-line error."""
     import yaml
 
-    from .engine import Interrupt
-    from .runs import create_run_dir, write_json_atomic
+    from .runs import DirLock, create_run_dir, write_atomic
 
     items = expanded_configs(base, spec)
     overrides = [o for o, _ in items]
     configs = [c for _, c in items]
     print_key = fingerprint(base, spec, overrides)
     param_names, width = _param_layout(configs, options.base_dir)
-    swept = list(spec.params)
-    done: dict[int, dict[str, str]] = {}
+    lock: DirLock | None = None
     if options.resume is not None:
         path = find_sweep(Path(options.runs_dir), options.resume)
-        recorded = yaml.load((path / SWEEP_FILE).read_text(), Loader=_yaml_loader())
-        if recorded.get("fingerprint") != print_key:
-            raise GdrunError(f"the sweep declaration changed since {path} was made; resume refuses to mix them "
-                             "(run it as a new sweep, or restore the declaration)")  # fmt: skip
-        done = {int(r["id"]): r for r in read_results(path) if r["status"] in DONE}
+        if not path.is_dir():
+            raise GdrunError(f"no sweep to resume at {options.resume!r}")
+        lock = DirLock(path)
     else:
         name = options.name or base.get("name") or "sweep"
-        path = create_run_dir(options.runs_dir, f"{name}", prefix="sweep-")
-        (path / SWEEP_FILE).write_text(yaml.dump({
+        text = yaml.dump({
             "name": name, "base": json.loads(json.dumps(base, default=str)), "sweep": {**spec.__dict__}, "configs": overrides,
             "fingerprint": print_key,
             "metrics": {"file": METRICS_FILE, "dtype": "float64", "columns": [*METRIC_HEAD,
                         *(f"p{i}" for i in range(width)), *METRIC_TAIL], "params": "p0.. in each config's order"},
             "param_names": param_names, "command": " ".join(options.command),
-        }, Dumper=_yaml_dumper(), sort_keys=False))  # fmt: skip
-    directory = SweepDir(path, swept, param_names, width)
-    directory.start(done)
-    pending = [(i, c) for i, c in enumerate(configs) if i not in done]
-    executor = options.executor or LocalExecutor()
-    jobs = make_batches(pending, spec.record_every, width, options.base_dir, executor.batch_limit(len(pending)))
+        }, Dumper=_yaml_dumper(), sort_keys=False)  # fmt: skip
+
+        def fill(building: Path, final: Path) -> None:
+            nonlocal lock
+            lock = DirLock(building)  # the lock goes with the directory when it is renamed
+            write_atomic(building / SWEEP_FILE, text)
+
+        path = create_run_dir(options.runs_dir, f"{name}", prefix="sweep-", fill=fill)
+    try:
+        return _run_locked(path, options.resume is not None, items, print_key, param_names, width, spec, options, progress)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_locked(path: Path, resuming: bool, items, print_key: str, param_names: list[str], width: int,
+                spec: SweepSpec, options: SweepOptions, progress) -> tuple[dict, int]:  # fmt: skip
+    from .engine import Interrupt
+    from .runs import SUMMARY_RESERVE, disk_full_reason, is_disk_full, process_info, write_json
+
+    overrides = [o for o, _ in items]
+    configs = [c for _, c in items]
+    done: dict[int, dict[str, str]] = {}
+    if resuming:
+        if read_sweep_file(path).get("fingerprint") != print_key:
+            raise GdrunError(f"the sweep declaration changed since {path} was made; resume refuses to mix them "
+                             "(run it as a new sweep, or restore the declaration)")  # fmt: skip
+        done = {int(r["id"]): r for r in read_results(path) if r["status"] in DONE and int(r["id"]) < len(configs)}
+    directory = SweepDir(path, list(spec.params), param_names, width)
     counts = {s: 0 for s in ("converged", "max_epochs", "diverged", "failed", "interrupted")}
     for row in done.values():
         counts[row["status"]] += 1
+    summary: dict[str, Any] = {"status": "running", "sweep_dir": str(path), "configs": len(configs), "resumed": len(done)}
     started = time.perf_counter()
-    summary = {"status": "running", "sweep_dir": str(path), "configs": len(configs), "resumed": len(done),
-               "batches": len(jobs), "executor": executor.name}  # fmt: skip
-    write_json_atomic(path / SUMMARY_FILE, summary)
-    stopped_early = None
+    stopped_early = failure = None
     with Interrupt() as interrupt:
         try:
-            for result in executor.run(jobs, interrupt):
-                directory.append(result, overrides)
-                for status in result.status:
-                    counts[status] += 1
-                if progress is not None:
-                    progress(len(result.ids), counts)
-                if counts["failed"] and (options.fail_fast or (options.max_failures is not None
-                                                               and counts["failed"] > options.max_failures)):  # fmt: skip
-                    stopped_early = "fail-fast" if options.fail_fast else f"more than {options.max_failures} failures"
-                    break
-        finally:
-            executor.close()
-    results = read_results(path)
+            directory.start(done)
+            pending = [(i, c) for i, c in enumerate(configs) if i not in done]
+            executor = options.executor or LocalExecutor()
+            jobs = make_batches(pending, spec.record_every, width, options.base_dir, executor.batch_limit(len(pending)))
+            summary.update(batches=len(jobs), executor=executor.name, counts=dict(counts), wall_time_s=0.0, **process_info())
+            write_json(path / SUMMARY_FILE, summary, reserve=SUMMARY_RESERVE)
+            try:
+                for result in executor.run(jobs, interrupt):
+                    directory.append(result, overrides)
+                    for status in result.status:
+                        counts[status] += 1
+                    if progress is not None:
+                        progress(len(result.ids), counts)
+                    if counts["failed"] and (options.fail_fast or (options.max_failures is not None
+                                                                   and counts["failed"] > options.max_failures)):  # fmt: skip
+                        stopped_early = "fail-fast" if options.fail_fast else f"more than {options.max_failures} failures"
+                        break
+            finally:
+                executor.close()
+        except KeyboardInterrupt:  # a second Ctrl-C: stop at once, and still say so on disk
+            interrupt.requested = True
+        except OSError as exc:  # a full disk: stop; what is on disk stays whole, and a resume goes on from it
+            if not is_disk_full(exc):
+                raise
+            failure = disk_full_reason(exc, getattr(exc, "filename", None))
     finished = sum(counts[s] for s in DONE)
     interrupted = interrupt.requested and finished + counts["failed"] < len(configs)
     summary.update(
-        status="interrupted" if interrupted else "stopped" if stopped_early else "completed",
+        status="failed" if failure else "interrupted" if interrupted else "stopped" if stopped_early else "completed",
         stopped_because=stopped_early, counts=counts, wall_time_s=time.perf_counter() - started,
-        best=_best(results),
+        best=_best(read_results(path)),
     )  # fmt: skip
-    write_json_atomic(path / SUMMARY_FILE, summary)
-    code = EXIT_INTERRUPTED if interrupted else EXIT_FAILED if counts["failed"] else EXIT_OK
+    summary.setdefault("batches", 0)
+    summary.setdefault("executor", (options.executor or LocalExecutor()).name)
+    if failure:
+        summary["reason"] = failure
+        print(f"gdrun: error: {path}: {failure}", file=sys.stderr)
+    try:
+        write_json(path / SUMMARY_FILE, summary)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        if not failure:
+            print(f"gdrun: error: {path}: {disk_full_reason(exc, SUMMARY_FILE)}", file=sys.stderr)
+        failure = failure or disk_full_reason(exc, SUMMARY_FILE)
+    code = EXIT_FAILED if failure else EXIT_INTERRUPTED if interrupted else EXIT_FAILED if counts["failed"] else EXIT_OK
     return summary, code
 
 
@@ -600,7 +715,7 @@ def _param_layout(configs: list[Config], base_dir: str | None) -> tuple[list[str
         if key in seen:
             continue
         seen.add(key)
-        prepared = prepare(config, Path(base_dir) if base_dir else None)
+        prepared = prepare(config, Path(base_dir) if base_dir else None, check_start=False)
         params = list(prepared.fit.all_params(dict.fromkeys(prepared.names, 0.0))) if prepared.fit else list(prepared.names)
         names += [p for p in params if p not in names]
         width = max(width, len(prepared.names))
@@ -617,11 +732,9 @@ def _best(rows: list[dict[str, str]]) -> dict[str, Any] | None:
 
 def open_config(sweep_dir: Path, config_id: int):
     """One config of a sweep as an ordinary run record (what ``gdrun show SWEEP_DIR/17`` prints)."""
-    import yaml
-
     from .runs import RunRecord
 
-    meta = yaml.load((sweep_dir / SWEEP_FILE).read_text(), Loader=_yaml_loader())
+    meta = read_sweep_file(sweep_dir)
     if not 0 <= config_id < len(meta["configs"]):
         raise GdrunError(f"{sweep_dir} has configs 0 to {len(meta['configs']) - 1}, not {config_id}")
     row = next((r for r in read_results(sweep_dir) if int(r["id"]) == config_id), None)
@@ -646,4 +759,30 @@ def open_config(sweep_dir: Path, config_id: int):
         "function": raw.get("function") or (raw.get("fit") or {}).get("model"), "kind": "fit" if raw.get("fit") else "minimize",
         "loss": (raw.get("fit") or {}).get("loss", "mse"), "frozen": {k: params[k] for k in ((raw.get("fit") or {}).get("freeze") or [])},
     }  # fmt: skip
-    return RunRecord(Path(f"{sweep_dir}/{config_id}"), raw, summary, metrics)
+    return RunRecord(Path(f"{sweep_dir}/{config_id}"), raw, summary, metrics, kind="sweep config")
+
+
+def open_sweep(sweep_dir: Path):
+    """A sweep directory as a record: its summary (counts from results.csv while it is running or
+    after it was cut off) and sweep.yaml; ``gdrun show`` prints it."""
+    from .runs import RunRecord, process_gone, read_small
+
+    meta = read_sweep_file(sweep_dir)
+    try:
+        summary = json.loads(read_small(sweep_dir / SUMMARY_FILE))
+    except (OSError, ValueError):  # killed before its first summary
+        summary = {"status": "running"}
+    if not isinstance(summary, dict) or not isinstance(summary.get("status"), str):
+        raise GdrunError(f"{sweep_dir / SUMMARY_FILE} is not a sweep summary")
+    cut_off = False
+    if summary["status"] == "running":
+        rows = read_results(sweep_dir)
+        counts = {s: 0 for s in ("converged", "max_epochs", "diverged", "failed", "interrupted")}
+        for row in {r["id"]: r for r in rows}.values():
+            counts[row["status"]] += 1
+        cut_off = process_gone(summary) or "pid" not in summary
+        where = "process " + f"{summary.get('pid')} on {summary.get('host')}" if "pid" in summary else "its process"
+        summary = {"batches": 0, "executor": "?", "wall_time_s": 0.0, **summary, "counts": counts, "best": _best(rows),
+                   "reason": f"cut off: {where} is gone; resume it with --resume" if cut_off else f"still running ({where})"}  # fmt: skip
+    summary.update(sweep_dir=str(sweep_dir), configs=len(meta["configs"]))
+    return RunRecord(sweep_dir, meta, summary, {}, cut_off, kind="sweep")

@@ -81,7 +81,7 @@ def test_non_finite_value_is_diverged(gdrun):
     assert r.code == 3
     s = r.record().summary
     assert s["status"] == "diverged" and "nan" in s["reason"] and "step 1" in s["reason"]
-    assert s["value"] == "nan"  # JSON has no NaN; the summary stays valid JSON
+    assert s["value"] is None  # JSON has no NaN: null, and the reason says what became nan
 
 
 def test_converged_with_tolerance(gdrun):

@@ -43,7 +43,7 @@ def test_sweep_runs_writes_its_directory_and_shows_a_config(gdrun, tmp_path):
     assert r.code == 0, r.err
     out = json.loads(r.out)
     sweep_dir = Path(out["summary"]["sweep_dir"])
-    assert sorted(p.name for p in sweep_dir.iterdir()) == ["metrics.f64", "results.csv", "summary.json", "sweep.yaml"]
+    assert sorted(p.name for p in sweep_dir.iterdir()) == [".lock", "metrics.f64", "results.csv", "summary.json", "sweep.yaml"]
     assert [row["status"] for row in out["results"]] == ["max_epochs", "max_epochs", "diverged"]
     assert out["summary"]["counts"]["diverged"] == 1
     shown = gdrun("show", str(sweep_dir / "1"))
