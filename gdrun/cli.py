@@ -16,6 +16,7 @@ import click
 import typer
 
 from .errors import EXIT_BAD_INPUT, EXIT_EXPECTATION, EXIT_INTERRUPTED, GdrunError
+from .inputs import click_number
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 converged or max_epochs, 1 an expectation failed (expect:, gdrun check), 2 bad input, 3 diverged, "
@@ -26,6 +27,7 @@ app = typer.Typer(
     name="gdrun",
     help=f"Run gradient-descent experiments: minimize functions on numpy or torch, record every run.\n\n{EXIT_CODES_HELP}",
     no_args_is_help=True,
+    suggest_commands=False,  # main() names the closest command, once
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -49,9 +51,19 @@ class Dtype(str, Enum):
     float32 = "float32"
 
 
+MAX_ERROR_LENGTH = 400
+
+
+def one_line(message: str, limit: int = MAX_ERROR_LENGTH) -> str:
+    """``message`` as one line of at most ``limit`` characters: control characters (a newline in a
+    YAML key) are escaped, and a long message is cut, whatever user text it quotes."""
+    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in message)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def error(message: str) -> None:
     """One line on stderr."""
-    print(f"gdrun: error: {message}", file=sys.stderr)
+    print(f"gdrun: error: {one_line(message)}", file=sys.stderr)
 
 
 def user_errors(command: Callable) -> Callable:
@@ -68,29 +80,31 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
+# numbers on the command line are read by gdrun's one number parser (click's own take '٣' and nan)
+FloatFlag, IntFlag = click_number(), click_number(integer=True)
 RunsDir = typer.Option(Path("runs"), "--runs-dir", envvar="GDRUN_RUNS_DIR", help="Root folder of the run directories.")
 Quiet = typer.Option(False, "--quiet", "-q", help="Print nothing (the run directory is still written).")
 Json = typer.Option(False, "--json", help="Print only the summary, as JSON.")
 Sets = typer.Option([], "--set", "-s", metavar="KEY=VALUE", help="Override a config key, e.g. --set lr=0.05 (repeatable).")
 # the flags minimize and fit share; each is the config key of the same name
-Lr = typer.Option(None, "--lr", help="Learning rate (default 0.01).")
-Epochs = typer.Option(None, "--epochs", "-n", help="Number of epochs; for minimize, of updates (default 100).")
+Lr = typer.Option(None, "--lr", click_type=FloatFlag, help="Learning rate (default 0.01).")
+Epochs = typer.Option(None, "--epochs", "-n", click_type=IntFlag, help="Number of epochs; for minimize, of updates (default 100).")
 Init = typer.Option(None, "--init", help="Start point: 7.5 (every variable), x=1,y=2 or 1,2.")
 InitRange = typer.Option(None, "--init-range", metavar="LOW,HIGH", help="Draw the start point uniformly from [LOW, HIGH).")
-Seed = typer.Option(None, "--seed", help="Seed for --init-range and shuffling (default: drawn, and recorded).")
+Seed = typer.Option(None, "--seed", click_type=IntFlag, help="Seed for --init-range and shuffling (default: drawn, and recorded).")
 BackendFlag = typer.Option(None, "--backend", "-b", help="numpy: symbolic gradients; torch: autograd (default numpy).")
 DeviceFlag = typer.Option(None, "--device", help="torch device: cpu, cuda or auto (default cpu).")
 DtypeFlag = typer.Option(None, "--dtype", help="float64 (default) or float32.")
 OptimizerFlag = typer.Option(None, "--optimizer", help="Optimizer (default sgd).")
-Tol = typer.Option(None, "--tol", help="Converged once the gradient norm is below this (default: off).")
-DivergeAbove = typer.Option(None, "--diverge-above", help="Diverged once |f| or a |coordinate| exceeds this (default 1e100).")
-Every = typer.Option(None, "--every", help="Show every Nth row (default: about 20 rows). metrics.csv keeps all.")
+Tol = typer.Option(None, "--tol", click_type=FloatFlag, help="Converged once the gradient norm is below this (default: off).")
+DivergeAbove = typer.Option(None, "--diverge-above", click_type=FloatFlag, help="Diverged once |f| or a |coordinate| exceeds this (default 1e100).")
+Every = typer.Option(None, "--every", click_type=IntFlag, help="Show every Nth row (default: about 20 rows). metrics.csv keeps all.")
 Name = typer.Option(None, "--name", help="Name of the run (default: the function's, or 'fit').")
 Opts = typer.Option([], "--opt", "-o", metavar="KEY=VALUE", help="An optimizer option, e.g. --opt momentum=0.9 (repeatable).")
 ScheduleFlag = typer.Option(None, "--schedule", metavar="NAME[:KEY=VALUE...]",
                             help="Learning-rate schedule, stepped per epoch, e.g. step:step_size=10:gamma=0.5.")  # fmt: skip
-ClipNorm = typer.Option(None, "--clip-norm", help="Clip each gradient to this 2-norm (torch's clip_grad_norm_).")
-ClipValue = typer.Option(None, "--clip-value", help="Clip each gradient component to [-v, v] (clip_grad_value_).")
+ClipNorm = typer.Option(None, "--clip-norm", click_type=FloatFlag, help="Clip each gradient to this 2-norm (torch's clip_grad_norm_).")
+ClipValue = typer.Option(None, "--clip-value", click_type=FloatFlag, help="Clip each gradient component to [-v, v] (clip_grad_value_).")
 
 
 def _optimizer_flags(opts: list[str], schedule: Optional[str], clip_norm: Optional[float],
@@ -154,11 +168,11 @@ def minimize(
     backend: Optional[Backend] = BackendFlag,
     device: Optional[Device] = DeviceFlag,
     dtype: Optional[Dtype] = DtypeFlag,
-    dim: Optional[int] = typer.Option(None, "--dim", help="Dimension of a built-in that has a free one (sphere...)."),
+    dim: Optional[int] = typer.Option(None, "--dim", click_type=IntFlag, help="Dimension of a built-in that has a free one (sphere...)."),
     optimizer: Optional[str] = typer.Option(
         None, "--optimizer", metavar="NAME[,NAME:KEY=VALUE...]",
-        help="Optimizer (default sgd); several, comma-separated, are compared side by side, "
-             "e.g. sgd,sgd:momentum=0.9,adam:lr=0.01.",
+        help="Optimizer (default sgd), with options if you like (adam:eps=0.001); several, comma-separated, "
+             "are compared side by side, e.g. sgd,sgd:momentum=0.9,adam:lr=0.01.",
     ),  # fmt: skip
     opts: list[str] = Opts,
     schedule: Optional[str] = ScheduleFlag,
@@ -166,7 +180,7 @@ def minimize(
     clip_value: Optional[float] = ClipValue,
     tol: Optional[float] = Tol,
     diverge_above: Optional[float] = DivergeAbove,
-    reach: float = typer.Option(1e-6, "--reach", help="With several optimizers: rank by steps to come this close to the best known f."),
+    reach: float = typer.Option(1e-6, "--reach", click_type=FloatFlag, help="With several optimizers: rank by steps to come this close to the best known f."),
     every: Optional[int] = Every,
     name: Optional[str] = Name,
     sets: list[str] = Sets,
@@ -186,6 +200,8 @@ def minimize(
 
     Exit codes: 0 converged or max_epochs, 2 bad input, 3 diverged, 4 failed, 130 interrupted.
     """
+    from .compare import compare, optimizer_variant, variants
+
     several = optimizer is not None and "," in optimizer
     raw = {"function": function, **_optimizer_flags(opts, schedule, clip_norm, clip_value), **_flags(
         {"grad_norm_below": tol, "diverge_above": diverge_above}, lr=lr, epochs=epochs, init=init,
@@ -193,8 +209,12 @@ def minimize(
         optimizer=None if several else optimizer, every=every, name=name,
     )}  # fmt: skip
     if not several:
+        if optimizer is not None and ":" in optimizer:  # one variant, as in a comparison: adam:eps=1e-8
+            raw["optimizer"], variant_lr, options = optimizer_variant(optimizer)
+            raw["optimizer_options"] = {**raw.get("optimizer_options", {}), **options}
+            if variant_lr is not None:
+                raw["lr"] = variant_lr
         _run_config(ctx, raw, sets, runs_dir, quiet, as_json)
-    from .compare import compare, variants
     from .config import apply_sets, validate
 
     if not reach > 0:
@@ -234,7 +254,7 @@ def fit(
     schedule: Optional[str] = ScheduleFlag,
     clip_norm: Optional[float] = ClipNorm,
     clip_value: Optional[float] = ClipValue,
-    loss_below: Optional[float] = typer.Option(None, "--loss-below", help="Converged once the full-data loss is below this."),
+    loss_below: Optional[float] = typer.Option(None, "--loss-below", click_type=FloatFlag, help="Converged once the full-data loss is below this."),
     tol: Optional[float] = Tol,
     diverge_above: Optional[float] = DivergeAbove,
     every: Optional[int] = Every,
@@ -329,7 +349,8 @@ def check(
         gdrun check configs/ -k e1_ --json
 
     Exit codes: 0 every expectation held, 1 one failed, 2 bad input (a config that cannot run is an
-    error of its own; the others still run), 130 interrupted.
+    error of its own; the others still run), 130 interrupted (the report still comes: what ran, and
+    the rest marked not run).
     """
     from .check import check_command
 
@@ -340,7 +361,7 @@ def check(
 @user_errors
 def functions(
     name: Optional[str] = typer.Argument(None, help="Show one function in detail."),
-    dim: Optional[int] = typer.Option(None, "--dim", help="Dimension to show the minima for."),
+    dim: Optional[int] = typer.Option(None, "--dim", click_type=IntFlag, help="Dimension to show the minima for."),
 ) -> None:
     """List the built-in functions with their formula and known minima.
 
@@ -371,16 +392,19 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory, or SWEEP_DIR
     """
     from rich.console import Console
 
-    from .display import summary_panel
-    from .runs import read_run
+    from .display import summary_panel, sweep_report
+    from .runs import open_record
 
-    if not (run_dir / "summary.json").is_file() and run_dir.name.isdigit() and (run_dir.parent / "sweep.yaml").is_file():
-        from .sweep import open_config
+    record = open_record(run_dir)
+    if record.kind == "sweep":
+        from .sweep import read_results
 
-        record = open_config(run_dir.parent, int(run_dir.name))
-    else:
-        record = read_run(run_dir)
-    summary_panel(record.summary, Console())
+        sweep_report(record.summary, read_results(record.path), "table")
+        if record.summary.get("reason"):
+            print(f"why: {record.summary['reason']}")
+        print(f"one config: gdrun show {run_dir}/ID (ID 0 to {record.summary['configs'] - 1})")
+        return
+    summary_panel(record.summary, Console(), cut_off=record.cut_off)
 
 
 @app.command()
@@ -391,18 +415,18 @@ def sweep(
     params: list[str] = typer.Option([], "--param", "-p", metavar="KEY=VALUES",
                                      help="Sweep KEY over VALUES: lr=0.01,0.1 or lr=logspace(-4,0,20) (repeatable)."),
     kind: Optional[str] = typer.Option(None, "--kind", help="grid (cartesian product, default), zip or random."),
-    samples: Optional[int] = typer.Option(None, "--samples", help="Number of samples of a random sweep."),
-    sweep_seed: Optional[int] = typer.Option(None, "--sweep-seed", help="Seed of a random sweep's sampler."),
-    record_every: Optional[int] = typer.Option(None, "--record-every", help="Keep every Nth step of each config (default 10)."),
+    samples: Optional[int] = typer.Option(None, "--samples", click_type=IntFlag, help="Number of samples of a random sweep."),
+    sweep_seed: Optional[int] = typer.Option(None, "--sweep-seed", click_type=IntFlag, help="Seed of a random sweep's sampler."),
+    record_every: Optional[int] = typer.Option(None, "--record-every", click_type=IntFlag, help="Keep every Nth step of each config (default 10)."),
     plan: bool = typer.Option(False, "--plan", help="Print the expanded configs and run nothing."),
     resume: Optional[str] = typer.Option(None, "--resume", metavar="DIR|NAME",
                                          help="Continue a sweep directory (or the latest sweep of that name)."),
     executor: str = typer.Option("local", "--executor", help="local (batched, in-process), processes or dask."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes for processes/dask."),
+    workers: Optional[int] = typer.Option(None, "--workers", click_type=IntFlag, help="Worker processes for processes/dask."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="tcp://HOST:PORT",
                                             help="A dask.distributed scheduler (default: start a LocalCluster)."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed config."),
-    max_failures: Optional[int] = typer.Option(None, "--max-failures", help="Stop once more configs than this failed."),
+    max_failures: Optional[int] = typer.Option(None, "--max-failures", click_type=IntFlag, help="Stop once more configs than this failed."),
     name: Optional[str] = Name,
     sets: list[str] = Sets,
     runs_dir: Path = RunsDir,
@@ -424,7 +448,7 @@ def sweep(
     is a result), 2 bad input, 4 some config failed, 130 interrupted (resume it with --resume).
     """
     from .config import apply_sets, load_yaml
-    from .sweep import SweepOptions, parse_param_flag, run_sweep, validate_sweep
+    from .sweep import SweepOptions, parse_param_flag, read_results, run_sweep, validate_sweep
 
     output = _output(ctx, quiet, as_json)
     raw = load_yaml(config)
@@ -460,7 +484,7 @@ def sweep(
                            command=tuple(output.command))  # fmt: skip
     with sweep_progress(output) as progress:
         summary, code = run_sweep(raw, spec, options, progress)
-    sweep_report(summary, output.mode)
+    sweep_report(summary, read_results(Path(summary["sweep_dir"])), output.mode)
     if raw.get("expect") is not None and code == 0:  # a sweep's expect: rules, per config (see gdrun check)
         from .check import evaluate_sweep
         from .config import validate
@@ -482,6 +506,14 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         code = command.main(args=argv, prog_name="gdrun", standalone_mode=False, obj=argv)
+    except click.exceptions.NoArgsIsHelpError as exc:  # plain "gdrun": the help as it is, multi-line; no command ran
+        print(exc.ctx.get_help(), file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.exceptions.NoSuchCommand as exc:
+        from .errors import unknown_name
+
+        error(f"{unknown_name('command', exc.command_name, command.commands)} (see 'gdrun --help')")
+        sys.exit(EXIT_BAD_INPUT)
     except click.exceptions.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "gdrun"
         error(f"{exc.format_message()} (see '{where} --help')".replace("\n", " "))

@@ -7,12 +7,10 @@ ranked by final value, then by the steps needed to come within ``reach`` of the 
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from .config import Config, parse_spec, split_top_level, validate
@@ -20,62 +18,81 @@ from .errors import GdrunError
 from .runs import read_run, summary_number
 
 
+def optimizer_variant(label: str) -> tuple[str, float | None, dict[str, Any]]:
+    """``"adam:lr=0.01:eps=1e-8"`` -> ("adam", 0.01, {"eps": 1e-8}): the optimizer, the variant's
+    learning rate (None: the run's) and its other options, which are the optimizer's."""
+    spec = parse_spec("--optimizer", label)
+    name = spec.pop("name")
+    return name, spec.pop("lr", None), spec
+
+
 def variants(config: Config, text: str) -> list[tuple[str, Config]]:
-    """``"sgd,sgd:momentum=0.9,adam:lr=0.01"`` -> one validated config per variant, with a label.
-    A variant's ``lr=`` sets its learning rate; its other options are the optimizer's."""
+    """``"sgd,sgd:momentum=0.9,adam:lr=0.01"`` -> one validated config per variant, with a label."""
     labels = [v for v in split_top_level(text) if v]
     if len(labels) < 2:
         raise GdrunError(f"a comparison needs at least two optimizers, got {text!r}")
     if len(set(labels)) != len(labels):
         raise GdrunError(f"the optimizer list names a variant twice: {text!r}")
+    from .optim import OPTIMIZER_OPTIONS
+
     out = []
     for label in labels:
-        spec = parse_spec("--optimizer", label)
-        name = spec.pop("name")
-        lr = spec.pop("lr", config.lr)
-        from .optim import OPTIMIZER_OPTIONS
-
+        name, lr, spec = optimizer_variant(label)
         defaults = OPTIMIZER_OPTIONS.get(name, {})  # spelled out, so variants of one optimizer share a batch
         options = {**defaults, **config.optimizer_options, **spec} if name == config.optimizer else {**defaults, **spec}
-        raw = {**config.to_dict(), "optimizer": name, "optimizer_options": options, "lr": lr}
+        raw = {**config.to_dict(), "optimizer": name, "optimizer_options": options, "lr": config.lr if lr is None else lr}
         raw["name"] = f"{config.name or 'compare'}-{name}"
         raw = {k: v for k, v in raw.items() if v is not None or k in ("init", "seed")}
         out.append((label, validate(raw)))
     return out
 
 
+NOT_RUN = "not run"  # a variant a Ctrl-C stopped before it started: no run directory
+
+
 def compare(runs: list[tuple[str, Config]], runs_dir: str | Path, output, reach: float, base: Path | None = None):
-    """Run every variant (those of one optimizer kind as one batch), then rank them.
+    """Run every variant (those of one optimizer kind as one batch), then rank them. One Ctrl-C
+    stops the whole comparison: the running batch ends ``interrupted``, the rest do not start.
     Returns (ranking rows, exit code)."""
+    from .display import report_console
+    from .engine import Interrupt
+    from .errors import EXIT_INTERRUPTED
     from .runner import execute_batch, prepare
     from .sweep import structure
 
-    for _, config in runs:  # every variant's input is checked before any of them runs
-        prepare(config, base)
-    console = output.console or Console(width=None if sys.stdout.isatty() else 160)  # a pipe: never cut the table
+    console = output.console or report_console()
     groups: dict[str, list[int]] = {}
     for i, (_, config) in enumerate(runs):
         groups.setdefault(structure(config), []).append(i)
     by_variant: dict[int, dict] = {}
-    for members in groups.values():
-        labels = ", ".join(runs[i][0] for i in members)
-        if output.mode == "table":
-            console.print(f"[bold]{labels}[/bold] ({'one batch' if len(members) > 1 else 'one run'}) ...", highlight=False)
-        results = execute_batch([runs[i][1] for i in members], runs_dir, replace(output, mode="quiet"), base)
-        for i, (summary, _) in zip(members, results):
-            by_variant[i] = summary
+    with Interrupt() as interrupt:  # the runs' own Interrupts share its flag
+        for _, config in runs:  # every variant's input is checked before any of them runs
+            prepare(config, base)
+        for members in groups.values():
+            if interrupt.requested:
+                break
+            labels = ", ".join(runs[i][0] for i in members)
             if output.mode == "table":
-                console.print(f"  {runs[i][0]}: {summary['status']}, f = {summary['value']}", highlight=False)
-    summaries = [(label, by_variant[i]) for i, (label, _) in enumerate(runs)]
+                console.print(f"[bold]{labels}[/bold] ({'one batch' if len(members) > 1 else 'one run'}) ...", highlight=False)
+            results = execute_batch([runs[i][1] for i in members], runs_dir, replace(output, mode="quiet"), base)
+            for i, (summary, _) in zip(members, results):
+                by_variant[i] = summary
+                if output.mode == "table":
+                    console.print(f"  {runs[i][0]}: {summary['status']}, f = {summary['value']}", highlight=False)
+    skipped = [label for i, (label, _) in enumerate(runs) if i not in by_variant]
+    if skipped and output.mode == "table":
+        console.print(f"  {', '.join(skipped)}: {NOT_RUN} (interrupted)", highlight=False)
+    summaries = [(label, by_variant.get(i)) for i, (label, _) in enumerate(runs)]
     rows = rank(summaries, reach)
     if output.mode == "json":
         import json
 
-        print(json.dumps({"reach": reach, "ranking": rows}, indent=2))
+        interrupted = bool(skipped) or any(row["status"] == "interrupted" for row in rows)
+        print(json.dumps({"reach": reach, "interrupted": interrupted, "ranking": rows}, indent=2))
     elif output.mode == "table":
         console.print(ranking_table(rows, reach))
-    worst = max(_exit(s["status"]) for _, s in summaries)
-    return rows, worst
+    worst = max(_exit(s["status"]) for _, s in summaries if s is not None) if by_variant else EXIT_INTERRUPTED
+    return rows, EXIT_INTERRUPTED if skipped else worst
 
 
 def _exit(status: str) -> int:
@@ -90,13 +107,19 @@ def _value(value: Any) -> float:
     return math.nan if number is None else number
 
 
-def rank(summaries: list[tuple[str, dict]], reach: float) -> list[dict[str, Any]]:
-    """One row per variant, best first: by final value, then steps to reach the best value."""
-    values = [_value(s["value"]) for _, s in summaries]
-    known = [m["value"] for m in (summaries[0][1].get("known_minima") or [])]
+def rank(summaries: list[tuple[str, dict | None]], reach: float) -> list[dict[str, Any]]:
+    """One row per variant, best first: by final value, then steps to reach the best value.
+    A variant without a summary (None) did not run: it ranks last, with no numbers."""
+    values = [_value(s["value"]) if s is not None else math.nan for _, s in summaries]
+    ran = [s for _, s in summaries if s is not None]
+    known = [m["value"] for m in ((ran[0].get("known_minima") if ran else None) or [])]
     best = min(known) if known else min((v for v in values if math.isfinite(v)), default=math.nan)
     rows = []
     for (label, summary), value in zip(summaries, values):
+        if summary is None:
+            rows.append({"optimizer": label, "status": NOT_RUN, "value": None, "grad_norm": None, "steps": None,
+                         "steps_to_reach": None, "wall_time_s": None, "run_dir": None})  # fmt: skip
+            continue
         metrics = read_run(summary["run_dir"]).metrics
         reached = None
         if math.isfinite(best) and len(metrics.get("value", [])):
@@ -107,7 +130,7 @@ def rank(summaries: list[tuple[str, dict]], reach: float) -> list[dict[str, Any]
             "grad_norm": summary["grad_norm"], "steps": summary["iterations"], "steps_to_reach": reached,
             "wall_time_s": summary["wall_time_s"], "run_dir": summary["run_dir"],
         })  # fmt: skip
-    rows.sort(key=lambda r: (not math.isfinite(_value(r["value"])), _value(r["value"]),
+    rows.sort(key=lambda r: (r["status"] == NOT_RUN, not math.isfinite(_value(r["value"])), _value(r["value"]),
                              r["steps_to_reach"] if r["steps_to_reach"] is not None else math.inf))  # fmt: skip
     for i, row in enumerate(rows, 1):
         row["rank"] = i
@@ -123,6 +146,9 @@ def ranking_table(rows: list[dict[str, Any]], reach: float) -> Table:
                          min_width=widest if column == "optimizer" else None)  # fmt: skip
     for row in rows:
         reached = "-" if row["steps_to_reach"] is None else str(row["steps_to_reach"])
+        if row["status"] == NOT_RUN:
+            table.add_row(str(row["rank"]), row["optimizer"], row["status"], "-", "-", "-", "-")
+            continue
         table.add_row(str(row["rank"]), row["optimizer"], row["status"], f"{_value(row['value']):.6g}",
                       f"{_value(row['grad_norm']):.3g}", reached, f"{row['wall_time_s']:.2f} s")  # fmt: skip
     return table

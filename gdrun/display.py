@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .engine import Block
+from .runs import json_number, summary_number
 
 STATUS_STYLE = {
     "converged": "bold green",
@@ -29,6 +30,8 @@ STATUS_STYLE = {
     "running": "bold",
 }
 AUTO_ROWS = 20
+NUMBER_WIDTH = 12  # a number's column: "-1.23457e-05"
+COLUMN_GAP = 2  # spaces between the table's columns
 
 
 def auto_every(epochs: int) -> int:
@@ -42,19 +45,43 @@ def fmt(value: float) -> str:
 
 
 def make_table(names: tuple[str, ...], rows: list[tuple], header: bool, counters: tuple[str, ...],
-               widths: tuple[int, ...], value_title: str = "f") -> Table:  # fmt: skip
-    """A table of ``rows`` (*counters, *x, value, grad_norm, lr) with fixed column widths."""
-    table = Table(box=None, show_header=header, header_style="bold", pad_edge=False, padding=(0, 1))
+               widths: tuple[int, ...], value_title: str = "f", shown: int | None = None) -> Table:  # fmt: skip
+    """A table of ``rows`` (*counters, *x, value, grad_norm, lr) with fixed column widths; only the
+    first ``shown`` variables get a column (None: all)."""
+    table = Table(box=None, show_header=header, header_style="bold", pad_edge=False, padding=(0, COLUMN_GAP // 2))
     for title, width in zip(counters, widths):
         table.add_column(title, justify="right", width=max(len(title), width), style="dim")
-    for name in names:
-        table.add_column(name, justify="right", width=12)
+    shown = len(names) if shown is None else shown
+    for name in names[:shown]:
+        table.add_column(name, justify="right", width=NUMBER_WIDTH)
     for title in (value_title, "|grad|", "lr"):
-        table.add_column(title, justify="right", width=12)
+        table.add_column(title, justify="right", width=NUMBER_WIDTH)
     k = len(counters)
     for row in rows:
-        table.add_row(*(str(int(c)) for c in row[:k]), *(fmt(v) for v in row[k:]))
+        numbers = (*row[k: k + shown], *row[k + len(names):])
+        table.add_row(*(str(int(c)) for c in row[:k]), *(fmt(v) for v in numbers))
     return table
+
+
+def variables_that_fit(names: tuple[str, ...], counters: tuple[str, ...], widths: tuple[int, ...], width: int) -> int:
+    """How many variable columns fit in ``width`` beside the counters and f, |grad| and lr (at least one)."""
+    counter_width = sum(max(len(title), w) for title, w in zip(counters, widths))
+    fixed = counter_width + 3 * NUMBER_WIDTH + COLUMN_GAP * (len(counters) + 2)
+    return max(1, min(len(names), (width - fixed) // (NUMBER_WIDTH + COLUMN_GAP)))
+
+
+def left_out_note(names: tuple[str, ...], shown: int, kind: str = "variables", where: str = "metrics.csv") -> str:
+    """The line beside a table that had no room for every column of ``names``, naming those it left out."""
+    left = names[shown:]
+    listed = ", ".join(left) if len(left) <= 3 else f"{left[0]}, ..., {left[-1]}"
+    return f"not shown: {listed} ({len(left)} of {len(names)} {kind}; {where} has them all)"
+
+
+def report_console() -> Console:
+    """stdout for a closing report; on a pipe 160 columns wide, never cut to a terminal that is not there."""
+    import sys
+
+    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 def plain_rows(names: tuple[str, ...], rows: list[tuple], header: bool, counters: tuple[str, ...],
@@ -87,6 +114,8 @@ class RunDisplay:
         self.counters = (("epoch", "step") if updates else ("epoch",)) if epoch_rows else ("step",)
         self.widths = (len(str(epochs)), 7)
         self.value_title = "loss" if epoch_rows else "f"
+        self.kind = "parameters" if epoch_rows else "variables"
+        self.shown = variables_that_fit(names, self.counters, self.widths, console.width)
         self.header_shown = False
         self.last_row: tuple | None = None
         self.last_shown = -1
@@ -131,7 +160,10 @@ class RunDisplay:
         if not rows:
             return
         if self.console.is_terminal:
-            table = make_table(self.names, rows, not self.header_shown, self.counters, self.widths, self.value_title)
+            if not self.header_shown and self.shown < len(self.names):
+                self.console.print(left_out_note(self.names, self.shown, self.kind), style="dim", highlight=False)
+            table = make_table(self.names, rows, not self.header_shown, self.counters, self.widths, self.value_title,
+                               self.shown)  # fmt: skip
             self.console.print(table)
         else:  # plain aligned text, never cut to a terminal width that is not there
             self.console.print(plain_rows(self.names, rows, not self.header_shown, self.counters, self.widths,
@@ -145,18 +177,25 @@ class RunDisplay:
             self._print([self.last_row])
 
 
-def summary_panel(summary: dict[str, Any], console: Console) -> None:
-    """The closing panel (or plain ``key: value`` lines when not on a terminal)."""
+def summary_panel(summary: dict[str, Any], console: Console, cut_off: bool = False) -> None:
+    """The closing panel (or plain ``key: value`` lines when not on a terminal). ``cut_off``: the
+    summary says ``running`` but its process is gone (the reason says where it stopped)."""
     status = summary["status"]
     frozen = summary.get("frozen") or {}
     point = ", ".join(f"{k} = {fmt_any(v)}" + (" (frozen)" if k in frozen else "") for k, v in summary["params"].items())
     fitting = summary.get("kind") == "fit"
+    computed = bool(summary.get("iterations")) or summary.get("finished_at") is not None
+    value, grad_norm = summary.get("value"), summary.get("grad_norm")
+    if grad_norm in (None, "nan") and computed and value not in (None, "nan", "inf", "-inf"):
+        grad_text = "undefined (not differentiable here)"  # null: not finite (older files: the string "nan")
+    else:
+        grad_text = _number_or_why(grad_norm, computed)
     lines = [
-        ("status", Text(status, style=STATUS_STYLE.get(status, "bold"))),
+        ("status", Text(f"{status} (cut off)" if cut_off else status, style=STATUS_STYLE.get(status, "bold"))),
         ("why", Text(summary.get("reason") or "")),
         ("fitted" if fitting else "final point", Text(point)),
-        (f"loss ({summary['loss']})" if fitting else "f", Text(fmt_any(summary["value"]))),
-        ("|grad|", Text("undefined (not differentiable here)" if summary.get("grad_norm") == "nan" else fmt_any(summary.get("grad_norm")))),
+        (f"loss ({summary.get('loss', 'mse')})" if fitting else "f", Text(_number_or_why(value, computed))),
+        ("|grad|", Text(grad_text)),
     ]
     if fitting:
         lines.append(("R^2", Text(fmt_any(summary.get("r2")))))
@@ -180,6 +219,13 @@ def summary_panel(summary: dict[str, Any], console: Console) -> None:
     for key, text in lines:
         grid.add_row(key, text)
     console.print(Panel(grid, title=f"gdrun · {summary['function']}", expand=False, border_style=STATUS_STYLE.get(status)))
+
+
+def _number_or_why(value: Any, computed: bool) -> str:
+    """A summary number; null is 'not finite' once something was computed, '-' before."""
+    if value is None:
+        return "not finite (see why)" if computed else "-"
+    return fmt_any(value)
 
 
 def fmt_any(value: Any) -> str:
@@ -240,37 +286,72 @@ class sweep_progress:
             self.progress.stop()
 
 
-def sweep_report(summary: dict[str, Any], mode: str, console: Console | None = None, best: int = 10) -> None:
-    """The end of a sweep: a count by status and a table of the best configs."""
+def sweep_report(summary: dict[str, Any], results: list[dict[str, str]], mode: str, console: Console | None = None,
+                 best: int = 10) -> None:  # fmt: skip
+    """The end of a sweep: a count by status and a table of the best of ``results`` (the rows of
+    results.csv as read); with ``--json`` the summary and every row, numbers as JSON numbers."""
     import json
 
-    from .sweep import read_results
-
-    rows = read_results(Path(summary["sweep_dir"]))
+    rows = [typed_row(row) for row in results]
     if mode == "json":
         print(json.dumps({"summary": summary, "results": rows}, indent=2, default=str))
         return
     if mode != "table":
         return
-    console = console or Console()
+    console = console or report_console()
     ok = [r for r in rows if r["status"] in ("converged", "max_epochs")]
-    ok.sort(key=lambda r: float(r["value"]))
+    ok.sort(key=lambda r: (summary_number(r["value"]) is None, summary_number(r["value"]) or 0.0))
     if ok:
         columns = [c for c in rows[0] if c not in ("reason", "batch", "batch_time_s", "updates")]
-        table = Table(title=f"best {min(best, len(ok))} of {len(rows)} configs", title_justify="left")
-        for column in columns:
-            table.add_column(column, justify="right")
-        for row in ok[:best]:
-            table.add_row(*(fmt_any(_maybe_float(row[c])) for c in columns))
+        params = [c for c in columns if c.startswith("param.")]
+        shown = len(params)
+        while True:  # the final parameters' columns give way first, so no number is cut short
+            kept = [c for c in columns if c not in params[shown:]]
+            table = Table(title=f"best {min(best, len(ok))} of {len(rows)} configs", title_justify="left")
+            for column in kept:
+                table.add_column(column, justify="right", no_wrap=True)
+            for row in ok[:best]:
+                table.add_row(*("" if row[c] is None else fmt_any(row[c]) for c in kept))
+            if shown == 0 or console.measure(table, options=console.options.update_width(1 << 16)).maximum <= console.width:
+                break
+            shown -= 1
         console.print(table)
+        if shown < len(params):
+            console.print(left_out_note(tuple(params), shown, "parameters", "results.csv"), style="dim", highlight=False)
     counts = ", ".join(f"{k}: {v}" for k, v in summary["counts"].items() if v) or "no configs ran"
     console.print(f"{summary['status']}: {counts} ({summary['wall_time_s']:.2f} s, {summary['batches']} batches, "
                   f"{summary['executor']} executor)", highlight=False)  # fmt: skip
     console.print(f"sweep dir: {summary['sweep_dir']}", highlight=False, soft_wrap=True)
 
 
-def _maybe_float(text: str) -> Any:
-    try:
-        return float(text)
-    except ValueError:
-        return text
+def typed_row(row: dict[str, str]) -> dict[str, Any]:
+    """A results.csv row with its numbers as numbers (an integer stays one; nan and inf as
+    summary.json writes them: json_number), a swept list or mapping as itself, an empty cell as None."""
+    import json
+
+    typed: dict[str, Any] = {}
+    for key, text in row.items():
+        if text is None or text == "":
+            typed[key] = None
+            continue
+        try:
+            typed[key] = int(text)
+            continue
+        except ValueError:
+            pass
+        try:
+            typed[key] = json_number(float(text))
+            continue
+        except ValueError:
+            pass
+        if text in ("True", "False"):  # how results.csv writes a swept boolean
+            typed[key] = text == "True"
+            continue
+        if text[:1] in "[{":
+            try:
+                typed[key] = json.loads(text)
+                continue
+            except ValueError:
+                pass
+        typed[key] = text
+    return typed

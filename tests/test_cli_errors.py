@@ -89,7 +89,7 @@ MINIMIZE_CASES = [
     (["x2", "--seed", "-1"], ["seed", "-1"]),
     (["x2", "--every", "-1"], ["every", "-1"]),
     (["x2", "--tol", "0"], ["grad_norm_below"]),
-    (["x2", "--tol", "nan"], ["grad_norm_below"]),
+    (["x2", "--tol", "nan"], ["--tol", "nan"]),
     (["x2", "--diverge-above", "-1"], ["diverge_above"]),
     (["x2", "--set", "lr"], ["--set", "lr"]),
     (["x2", "--set", "=0.1"], ["--set"]),
