@@ -349,3 +349,41 @@ def test_yaml_1_1_still_reads_what_it_read(tmp_path):
     """Nothing valid before changes meaning, except 1e-8-style floats (text before, numbers now)."""
     text = "a: 1.5\nb: -3\nc: true\nd: null\ne: [1, 2]\nf: 0.1e+5\ng: .inf\n"
     assert load_yaml_text(text, "t") == yaml.safe_load(text)
+
+
+# ---------------------------------------------------------------------------- found by the fuzz campaign
+
+
+@pytest.mark.parametrize("args,needles", [
+    (["--lr", "٠.١"], ["--lr", "must be a number"]),  # click's FLOAT took other scripts' digits
+    (["--epochs", "٣"], ["--epochs"]),
+    (["--lr", "nan"], ["--lr", "finite"]),
+])  # fmt: skip
+def test_numbers_on_flags_go_through_the_one_parser(gdrun, args, needles):
+    bad_input(gdrun("minimize", "x2", *args), *needles)
+
+
+def test_functions_dim_is_bounded_before_anything_is_built(gdrun):
+    result = gdrun("functions", "sphere", "--dim", str(10**9))
+    assert result.code == 2 and result.err.strip() == f"gdrun: error: dim must be at most {MAX_DIM:,}, got 1,000,000,000"
+
+
+def test_a_list_where_a_loss_name_is_due_is_one_line(gdrun, tmp_path):
+    path = write(tmp_path, "c.yaml", "fit: {model: w*x, data: {x: [1, 2, 3], y: [2, 4, 6]}, loss: []}\nepochs: 2\n")
+    bad_input(gdrun("run", path), "unknown loss", "[]")
+
+
+def test_an_unknown_key_with_a_newline_is_still_one_line(gdrun, tmp_path):
+    path = write(tmp_path, "c.yaml", '"lr\\nepochs": 1\nfunction: x2\n')
+    line = bad_input(gdrun("run", path), "unknown config key", r"lr\nepochs")
+    assert "did you mean" in line
+
+
+def test_an_init_naming_no_variable_lists_only_a_few_of_many(gdrun):
+    expression = " + ".join(f"x{i}**2" for i in range(1, 151))
+    line = bad_input(gdrun("minimize", expression, "--init", "x=2,y=-3"), "'x'", "150 in all")
+    assert "x1, x2" in line and "x150" in line
+
+
+def test_a_huge_number_in_an_expression_is_quoted_short(gdrun):
+    bad_input(gdrun("minimize", "9" * 400 + "*x"), "too large")

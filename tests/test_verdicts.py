@@ -4,6 +4,7 @@ non-ASCII expressions, and the seed a shuffled fit draws (issue 9, items 1, 6, 7
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -163,3 +164,24 @@ def test_a_run_directory_of_a_diverged_float32_run_reads_back(gdrun):
     assert r.code == 3
     rec = read_run(r.run_dirs()[0])
     assert rec.summary["status"] == "diverged" and "value overflowed float32 at step 1" in rec.summary["reason"]
+
+
+def test_a_function_of_a_constant_runs_on_torch(gdrun):
+    """tanh(2) is a number, not a tensor: folded once, it runs on both backends alike."""
+    results = [gdrun("minimize", "x**2 + tanh(2)", "--backend", backend, "--epochs", "3", "--json") for backend in ("numpy", "torch")]
+    assert [r.code for r in results] == [0, 0], [r.err for r in results]
+    values = [json.loads(r.out)["value"] for r in results]
+    assert values[0] == values[1] == pytest.approx(0.98 ** 6 + math.tanh(2), rel=1e-12)
+
+
+def test_a_start_beyond_float32_is_one_line_without_a_warning(gdrun):
+    result = gdrun("minimize", "x**2", "--backend", "torch", "--dtype", "float32", "--init", "1e300")
+    assert result.code == 2 and result.err.count("\n") == 1 and "float32" in result.err, result.err
+
+
+def test_the_printed_formula_parses_back_at_every_accepted_depth():
+    from gdrun.expr import format_tree, parse
+
+    for text in ("-" * 60 + "x", "-(-x)", "x - -y", "2*-x", "(-x)**2", "-x**2"):
+        tree = parse(text).tree
+        assert parse(format_tree(tree)).tree == tree, text
