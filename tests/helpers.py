@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from gdrun import engine
@@ -57,3 +59,13 @@ def trajectory(function: str, backend: str = "numpy", lr=0.1, epochs: int = 10, 
         raw["init"] = init
     outcome, collect, _ = run_config(raw, starts=starts, lrs=None if np.isscalar(lr) else lr)
     return outcome, collect
+
+
+def wait_for(predicate, timeout: float = 60) -> None:
+    """Poll ``predicate`` until it holds (AssertionError after ``timeout`` seconds)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:g} s")

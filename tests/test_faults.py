@@ -35,6 +35,7 @@ import pytest
 
 from gdrun.runs import open_record, read_run
 from gdrun.sweep import read_results, read_sweep_file
+from helpers import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "e1_x2_lr0.1_converges.yaml"
@@ -275,15 +276,6 @@ def test_a_full_disk_stops_a_sweep_which_then_resumes_every_config_once(tmp_path
 # ---------------------------------------------------------------------------- one sweep, two processes
 
 
-def _wait_for(predicate, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 def _stopped(proc: subprocess.Popen) -> bool:
     """Whether ``proc`` stopped itself (SIGSTOP at its fault point)."""
     try:
@@ -302,7 +294,7 @@ def test_a_resume_while_the_sweep_runs_is_refused_then_concurrent_resumes_run_ea
             "--set", "expect=null", "--quiet", "--runs-dir", str(runs)]  # fmt: skip
     first = gdrun_process(args, fault="8:STOP")  # paused after its first batch
     try:
-        _wait_for(lambda: _stopped(first) or first.poll() is not None)
+        wait_for(lambda: _stopped(first) or first.poll() is not None)
         (path,) = runs.glob("sweep-*")
         before = (path / "results.csv").read_bytes()
         code, _, err = run_gdrun([*args, "--resume", str(path)])  # while the first still holds it
@@ -315,7 +307,7 @@ def test_a_resume_while_the_sweep_runs_is_refused_then_concurrent_resumes_run_ea
     assert open_record(path).cut_off
     paused = gdrun_process([*args, "--resume", str(path)], fault="5:STOP")
     try:
-        _wait_for(lambda: _stopped(paused) or paused.poll() is not None)
+        wait_for(lambda: _stopped(paused) or paused.poll() is not None)
         code, _, err = run_gdrun([*args, "--resume", str(path)])  # two resumes at once
         assert code == 2 and "in use by process" in err, err
     finally:
@@ -349,7 +341,7 @@ def test_show_of_a_run_killed_mid_way_shows_its_last_row_and_says_cut_off(tmp_pa
     runs = tmp_path / "runs"
     proc = gdrun_process(["minimize", "x2", "--lr", "1e-9", "--epochs", "100000000", "--quiet", "--runs-dir", str(runs)])
     try:
-        _wait_for(lambda: any(f.stat().st_size > 20_000 for f in runs.glob("*/metrics.csv")))
+        wait_for(lambda: any(f.stat().st_size > 20_000 for f in runs.glob("*/metrics.csv")))
     finally:
         proc.kill()
         proc.wait()
@@ -415,7 +407,7 @@ def test_ctrl_c_while_the_process_pool_starts_prints_no_traceback(tmp_path):
         pytest.skip("needs /proc to see the fork server start")
     proc = gdrun_process(args, start_new_session=True)
     try:
-        _wait_for(lambda: _fork_server_of(proc.pid))
+        wait_for(lambda: _fork_server_of(proc.pid))
         time.sleep(0.3)  # it is importing gdrun now
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: to the whole process group
         out, err = proc.communicate(timeout=60)

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from rich.console import Console
 from gdrun.config import validate
 from gdrun.runner import Output, execute
 from gdrun.runs import json_number, read_run
+from helpers import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -144,15 +144,6 @@ def test_the_sweep_table_leaves_out_parameters_rather_than_cut_numbers(tmp_path)
 # ---------------------------------------------------------------------------- one Ctrl-C stops it all
 
 
-def _wait_for(predicate, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
-
-
 def test_one_ctrl_c_stops_a_whole_comparison(tmp_path):
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
@@ -161,7 +152,7 @@ def test_one_ctrl_c_stops_a_whole_comparison(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
     )  # fmt: skip
     try:
-        _wait_for(lambda: any(f.stat().st_size > 2000 for f in runs.glob("*/metrics.csv")))
+        wait_for(lambda: any(f.stat().st_size > 2000 for f in runs.glob("*/metrics.csv")))
         proc.send_signal(signal.SIGINT)  # once
         out, err = proc.communicate(timeout=30)
     finally:
