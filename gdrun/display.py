@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -177,12 +176,28 @@ class RunDisplay:
             self._print([self.last_row])
 
 
+def _wrap_pairs(pairs: list[str], width: int) -> str:
+    """``x1 = 1, x2 = 2, ...`` in lines of at most ``width`` characters (0: one line), broken
+    between pairs, never between a name and its value."""
+    lines: list[str] = []
+    for pair in pairs:
+        if lines and width and len(lines[-1]) + 2 + len(pair) > width:
+            lines[-1] += ","
+            lines.append(pair)
+        elif lines:
+            lines[-1] += ", " + pair
+        else:
+            lines.append(pair)
+    return "\n".join(lines)
+
+
 def summary_panel(summary: dict[str, Any], console: Console, cut_off: bool = False) -> None:
     """The closing panel (or plain ``key: value`` lines when not on a terminal). ``cut_off``: the
     summary says ``running`` but its process is gone (the reason says where it stopped)."""
     status = summary["status"]
     frozen = summary.get("frozen") or {}
-    point = ", ".join(f"{k} = {fmt_any(v)}" + (" (frozen)" if k in frozen else "") for k, v in summary["params"].items())
+    pairs = [f"{k} = {fmt_any(v)}" + (" (frozen)" if k in frozen else "") for k, v in summary["params"].items()]
+    point = _wrap_pairs(pairs, console.width - 19 if console.is_terminal else 0)
     fitting = summary.get("kind") == "fit"
     computed = bool(summary.get("iterations")) or summary.get("finished_at") is not None
     value, grad_norm = summary.get("value"), summary.get("grad_norm")

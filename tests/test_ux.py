@@ -210,3 +210,21 @@ def test_a_ctrl_c_outside_a_run_still_ends_the_check_with_its_report(gdrun, tmp_
     assert table.code == 130
     assert "(interrupted: 1 config cut off, 1 config did not run)" in table.out
     assert "INTERRUPTED " in table.out and "FAIL" not in table.out
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_a_long_final_point_wraps_between_pairs(width):
+    from gdrun.display import summary_panel
+
+    params = {f"x{i}": 0.00123794 for i in range(1, 21)}
+    summary = {"status": "max_epochs", "reason": "reached the last epoch (30)", "params": params, "value": 3.06e-05,
+               "function": "sphere",
+               "grad_norm": 0.011, "iterations": 30, "wall_time_s": 0.01, "run_dir": "runs/x", "finished_at": "now"}  # fmt: skip
+    console = Console(width=width, force_terminal=True, color_system=None, record=True)
+    summary_panel(summary, console)
+    text = console.export_text()
+    inside = [line.strip("│ ").rstrip() for line in text.splitlines()]
+    assert all(len(line) <= width for line in text.splitlines())
+    assert not any(line.endswith("=") for line in inside), text
+    shown = " ".join(inside)
+    assert all(f"x{i} = 0.00123794" in shown for i in range(1, 21)), text

@@ -153,6 +153,7 @@ def test_shuffle_without_seed_records_the_seed_it_drew(gdrun, tmp_path):
     s = read_run(run_dir).summary
     assert first.code == 0 and isinstance(s["seed"], int)
     again = gdrun(*args, "--seed", str(s["seed"]), "--runs-dir", str(tmp_path / "two"))
+    assert again.code == 0
     (again_dir,) = (tmp_path / "two").iterdir()
     assert read_run(again_dir).summary["params"] == s["params"]  # the recorded seed reproduces the run
     config = (run_dir / "config.yaml").read_text()
