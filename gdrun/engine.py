@@ -73,18 +73,19 @@ class Outcome:
 
 
 class Interrupt:
-    """Ctrl-C as a flag the loop reads between steps, so a run stops cleanly at a step boundary.
-
-    A second Ctrl-C raises KeyboardInterrupt at once. Interrupts nest: one entered while another
+    """Ctrl-C (SIGINT) or SIGTERM as a flag the loop reads between steps, so a run stops cleanly at a
+    step boundary and says ``interrupted``: a CI job's timeout sends SIGTERM, and its run directory
+    should say so rather than be cut off. A second signal raises KeyboardInterrupt at once. Interrupts nest: one entered while another
     is active shares the outer one's flag, so a comparison, a check or a sweep stops as a whole
     at the first Ctrl-C, not one run at a time.
     """
 
-    _outermost: "Interrupt | None" = None  # the one that holds the SIGINT handler
+    _outermost: "Interrupt | None" = None  # the one that holds the signal handlers
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self._requested = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
         self._outer: Interrupt | None = None
 
     @property
@@ -107,15 +108,15 @@ class Interrupt:
         if Interrupt._outermost is not None:
             self._outer = Interrupt._outermost
         elif threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
             Interrupt._outermost = self
         return self
 
     def __exit__(self, *exc) -> None:
         if Interrupt._outermost is self:  # an inner one keeps reading the outer flag after it exits
-            previous = self._previous
-            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
-            Interrupt._outermost = self._previous = None
+            for signum, previous in self._previous.items():
+                signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+            Interrupt._outermost, self._previous = None, {}
 
 
 class Problem(Protocol):
