@@ -75,9 +75,10 @@ class Outcome:
 class Interrupt:
     """Ctrl-C (SIGINT) or SIGTERM as a flag the loop reads between steps, so a run stops cleanly at a
     step boundary and says ``interrupted``: a CI job's timeout sends SIGTERM, and its run directory
-    should say so rather than be cut off. A second signal raises KeyboardInterrupt at once. Interrupts nest: one entered while another
-    is active shares the outer one's flag, so a comparison, a check or a sweep stops as a whole
-    at the first Ctrl-C, not one run at a time.
+    should say so rather than be cut off. A second signal raises KeyboardInterrupt at once.
+
+    Interrupts nest: one entered while another is active shares the outer one's flag, so a
+    comparison, a check or a sweep stops as a whole at the first Ctrl-C, not one run at a time.
     """
 
     _outermost: "Interrupt | None" = None  # the one that holds the signal handlers
