@@ -121,7 +121,13 @@ def _draws(config: Config) -> bool:
 
 
 def _check_start(value_fn, backend, names: tuple[str, ...], init: np.ndarray, dtype: str, of: str, value_label: str) -> None:
-    """A GdrunError when the objective is nan or infinite at the start point (in the run's dtype)."""
+    """A GdrunError when the start point does not fit the run's dtype, or the objective is nan or
+    infinite there (in that dtype)."""
+    with np.errstate(over="ignore"):
+        fits = np.isfinite(init.astype(dtype)).all()
+    if not fits:
+        raise GdrunError(f"the start point {engine.point_text(names, init)} does not fit in {dtype} "
+                         f"(its largest number is {np.finfo(dtype).max:.3g})")  # fmt: skip
     with backend.compute():
         value = value_fn(backend.asarray(init[None, :]))
     value = float(np.asarray(backend.to_numpy(value)).reshape(-1)[0])

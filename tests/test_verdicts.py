@@ -175,9 +175,13 @@ def test_a_function_of_a_constant_runs_on_torch(gdrun):
     assert values[0] == values[1] == pytest.approx(0.98 ** 6 + math.tanh(2), rel=1e-12)
 
 
-def test_a_start_beyond_float32_is_one_line_without_a_warning(gdrun):
-    result = gdrun("minimize", "x**2", "--backend", "torch", "--dtype", "float32", "--init", "1e300")
-    assert result.code == 2 and result.err.count("\n") == 1 and "float32" in result.err, result.err
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("function", ["x**2", "tanh(x)"])  # tanh stays finite at inf: the point itself must fit
+def test_a_start_beyond_float32_is_one_line_without_a_warning(gdrun, backend, function):
+    result = gdrun("minimize", function, "--backend", backend, "--dtype", "float32", "--init", "1e300")
+    assert result.code == 2 and result.err.count("\n") == 1, result.err
+    assert "the start point x = 1e+300" in result.err and "float32" in result.err, result.err
+    assert not result.runs_dir.exists()
 
 
 def test_the_printed_formula_parses_back_at_every_accepted_depth():
