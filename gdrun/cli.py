@@ -20,7 +20,7 @@ from .inputs import click_number
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 converged or max_epochs, 1 an expectation failed (expect:, gdrun check), 2 bad input, 3 diverged, "
-    "4 failed, 130 interrupted (Ctrl-C)."
+    "4 failed, 130 interrupted (Ctrl-C or SIGTERM)."
 )
 
 app = typer.Typer(
