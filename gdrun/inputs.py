@@ -5,7 +5,7 @@ Every numeric value a user writes (config keys, optimizer and schedule options, 
 :func:`number`; every config (a file, or a ``--set``/``--opt`` value) through :func:`load_yaml_text`;
 every file gdrun reads as input (configs, CSV data) through :func:`read_text` or :func:`open_text`.
 Each bounds what it accepts and turns a bad input into a one-line :class:`GdrunError` that quotes
-at most a short excerpt of it. The bounds (:data:`LIMITS`) are far above what a real run needs.
+at most a short excerpt of it. The bounds (``MAX_*``, listed in the README's Guarantees) are far above what a real run needs.
 """
 
 from __future__ import annotations
@@ -33,13 +33,6 @@ MAX_STATE = 100_000_000  # numbers in one batch's state: runs x parameters
 MAX_SWEEP_CONFIGS = 1_000_000  # configs of one sweep
 MAX_NUMBER_TEXT = 100  # characters of a number written as text
 
-#: the limits above, as the README states them
-LIMITS = {
-    "config file": "1 MiB", "data file": "1 GiB", "data points": f"{MAX_POINTS:,}",
-    "data values": f"{MAX_DATA_VALUES:,}", "YAML nesting": str(MAX_YAML_DEPTH),
-    "YAML values (aliases expanded)": f"{MAX_YAML_NODES:,}", "dim": f"{MAX_DIM:,}", "epochs": f"{MAX_EPOCHS:,}",
-    "batch state (runs x parameters)": f"{MAX_STATE:,}", "sweep configs": f"{MAX_SWEEP_CONFIGS:,}",
-}  # fmt: skip
 _REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 3, 6, 6, 4, 6
 _REPR.maxstring = _REPR.maxother = 60
@@ -395,4 +388,4 @@ def yaml_value(text: str, source: str) -> Any:
         return text
 
 
-__all__ = ["number", "click_number", "show", "read_text", "open_text", "load_yaml_text", "load_yaml_file", "yaml_value", "LIMITS"]
+__all__ = ["number", "click_number", "show", "read_text", "open_text", "load_yaml_text", "load_yaml_file", "yaml_value"]

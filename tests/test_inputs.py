@@ -387,3 +387,20 @@ def test_an_init_naming_no_variable_lists_only_a_few_of_many(gdrun):
 
 def test_a_huge_number_in_an_expression_is_quoted_short(gdrun):
     bad_input(gdrun("minimize", "9" * 400 + "*x"), "too large")
+
+
+def test_the_readme_states_the_limits_the_code_enforces():
+    from gdrun import inputs
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = text[text.index("## Guarantees"):text.index("## Statuses and exit codes")]
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in table.splitlines() if line.startswith("| ")}
+    assert rows["a config file"] == f"{inputs.MAX_CONFIG_BYTES >> 20} MiB"
+    assert rows["a CSV data file"].startswith(f"{inputs.MAX_DATA_BYTES >> 30} GiB")
+    assert rows["data points of a fit (rows of a CSV, a list or a generated grid)"] == f"{inputs.MAX_POINTS:,}"
+    assert rows["data values of a fit in all (columns x rows)"] == f"{inputs.MAX_DATA_VALUES:,}"
+    assert rows["YAML nesting"] == f"{inputs.MAX_YAML_DEPTH} levels"
+    assert rows["YAML values, each alias counted as what it stands for"] == f"{inputs.MAX_YAML_NODES:,}"
+    assert rows["`dim`"] == f"{inputs.MAX_DIM:,}" and rows["`epochs`"] == f"{inputs.MAX_EPOCHS:,}"
+    assert rows["a batch's state (runs x parameters)"] == f"{inputs.MAX_STATE:,}"
+    assert rows["configs of one sweep"] == f"{inputs.MAX_SWEEP_CONFIGS:,}"
