@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .errors import EXIT_BAD_INPUT, EXIT_EXPECTATION, EXIT_INTERRUPTED, EXIT_OK, GdrunError
+from .errors import EXIT_BAD_INPUT, EXIT_EXPECTATION, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GdrunError
 from .expect import Result, applicable, check_names, evaluate
 from .runs import summary_number, write_atomic
 
@@ -78,6 +78,7 @@ class ConfigResult:
     time_s: float = 0.0
     name: str | None = None
     error: str | None = None  # the one-line message of a config that could not run
+    error_code: int = EXIT_BAD_INPUT  # its exit code: bad input, or 4 for a run that could not finish (disk full)
     reason: str | None = None  # the run's stop reason, or why it was skipped
     status: str | None = None  # the run's status
     run_dir: str | None = None
@@ -103,8 +104,9 @@ class Report:
     def exit_code(self) -> int:
         if self.interrupted:
             return EXIT_INTERRUPTED
-        if self.count("error"):
-            return EXIT_BAD_INPUT
+        errors = [c.error_code for c in self.configs if c.outcome == "error"]
+        if errors:  # a run that could not finish (a full disk) is not the input's fault
+            return EXIT_FAILED if EXIT_FAILED in errors else EXIT_BAD_INPUT
         return EXIT_EXPECTATION if self.count("failed") else EXIT_OK
 
     def counts(self) -> dict[str, int]:
@@ -198,7 +200,7 @@ def check_file(path: Path, runs_dir: str | Path, warn: Callable[[str], None] | N
         summary, _ = execute(config, runs_dir, Output(mode="quiet", command=("gdrun", "check", shown), warn=where),
                              path.parent)  # fmt: skip
     except GdrunError as exc:
-        result.error = str(exc)
+        result.error, result.error_code = str(exc), exc.exit_code
         return result
     finally:
         result.time_s = time.perf_counter() - started

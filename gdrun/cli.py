@@ -349,8 +349,8 @@ def check(
         gdrun check configs/ -k e1_ --json
 
     Exit codes: 0 every expectation held, 1 one failed, 2 bad input (a config that cannot run is an
-    error of its own; the others still run), 130 interrupted (the report still comes: what ran, and
-    the rest marked not run).
+    error of its own; the others still run), 4 a run could not finish (disk full), 130 interrupted
+    (the report still comes: what ran, and the rest marked not run).
     """
     from .check import check_command
 

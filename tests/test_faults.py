@@ -251,6 +251,19 @@ def test_a_full_disk_fails_fits_and_comparisons_in_one_line(tmp_path, command):
     assert directory_problems(runs) == []
 
 
+def test_a_full_disk_under_gdrun_check_is_exit_4_with_its_report(tmp_path):
+    """A config whose run cannot finish (disk full) is an error of its own, and the check exits 4, not 2."""
+    config = tmp_path / "long.yaml"
+    config.write_text("function: x2\nlr: 1.0e-9\nepochs: 100000000\nexpect: {status: max_epochs}\n")
+    runs = tmp_path / "runs"
+    code, out, err = run_gdrun(["check", str(config), "--json", "--runs-dir", str(runs)], fsize=60_000)
+    assert code == 4 and "Traceback" not in err, err
+    report = json.loads(out)
+    assert report["exit_code"] == 4 and report["counts"]["errors"] == 1
+    assert "disk full" in report["configs"][0]["error"]
+    assert directory_problems(runs) == []
+
+
 def test_a_disk_too_full_for_a_run_directory_leaves_none(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
