@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 from .expr import Expression, Namespace, compile_program, compile_tree, format_tree, substitute
 
 ValueFn = Callable[[Any], Any]
@@ -41,8 +43,6 @@ class ExpressionObjective:
         return lambda X: f({name: X[:, i] for i, name in enumerate(names)})
 
     def numpy_value_and_grad(self) -> ValueAndGradFn:
-        import numpy as np
-
         from .symbolic import derivatives
 
         names = self.variables
@@ -110,8 +110,6 @@ class SeparableObjective:
         return value
 
     def numpy_value_and_grad(self) -> ValueAndGradFn:
-        import numpy as np
-
         from .symbolic import derivatives
 
         ns = Namespace(np)
@@ -141,10 +139,8 @@ class SeparableObjective:
 
 def per_run(value, X):
     """``value`` as one value per run (B,): a constant (``x - x``, whose derivation leaves a number)
-    is repeated in the runs' dtype."""
-    import numpy as np
-
-    if isinstance(value, np.ndarray) and value.shape == X.shape[:1]:
+    is repeated in the runs' dtype. Called every step: the common case returns at once."""
+    if type(value) is np.ndarray and value.shape == X.shape[:1]:
         return value
     return np.broadcast_to(np.asarray(value, dtype=X.dtype), X.shape[:1]).copy()
 
