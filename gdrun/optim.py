@@ -41,6 +41,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from .errors import GdrunError, check_option_names, closest, known
+from .inputs import number, show
 
 
 class Optimizer(NamedTuple):
@@ -238,16 +239,12 @@ _CHECKS = {
 
 
 def _fail(owner: str, option: str, value, requirement: str) -> GdrunError:
-    from .inputs import show
-
     return GdrunError(f"invalid {option} {show(value)} for {owner}: {requirement}")
 
 
 def check_number(owner: str, option: str, value, check) -> float | np.ndarray:
     """A validated numeric option of ``owner`` ("optimizer 'sgd'", "schedule 'step'"): a Python
     float, or a float64 array (B, 1) of per-run values; ``check`` is (test, requirement)."""
-    from .inputs import number
-
     test, requirement = check
     if not isinstance(value, (np.ndarray, list, tuple)):  # one value; arrays and lists hold per-run values
         try:
@@ -281,8 +278,6 @@ def read_options(optimizer: str, given: dict) -> dict:
     (numeric text such as "1e-8" too) where one number is due, a pair where a pair is (betas), a
     flag as true/false; a list where one number is due is an error now, not mid-run. Names and
     ranges are checked by :func:`get_optimizer`; an unknown optimizer is left to it."""
-    from .inputs import number
-
     defaults, owner = OPTIMIZER_OPTIONS.get(optimizer), f"optimizer '{optimizer}'"
     if defaults is None:
         return dict(given)

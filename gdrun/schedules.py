@@ -40,6 +40,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from .errors import GdrunError, check_option_names, known
+from .inputs import ASCII_NUMBER, MAX_EPOCHS, number, show
 
 
 class ScheduleState(NamedTuple):
@@ -78,8 +79,6 @@ SCHEDULE_OPTIONS: dict[str, dict[str, Any]] = {
 
 
 def _fail(schedule: str, option: str, value, requirement: str) -> GdrunError:
-    from .inputs import show
-
     return GdrunError(f"invalid {option} {show(value)} for schedule '{schedule}': {requirement}")
 
 
@@ -93,8 +92,6 @@ def _float(schedule: str, option: str, value, test, requirement: str) -> float |
 def _int(schedule: str, option: str, value, least: int) -> int:
     """An integer option (an integral float or numeric text is taken) of at least ``least``
     and at most MAX_EPOCHS (every integer option counts epochs)."""
-    from .inputs import MAX_EPOCHS, number
-
     try:
         value = number(option, value.item() if isinstance(value, np.generic) else value, integer=True)
     except GdrunError:
@@ -373,8 +370,6 @@ SCHEDULES: dict[str, Callable[..., Schedule]] = {
 
 def _spec(spec) -> tuple[str, dict]:
     """(name, options) of a spec: ``{"name": ..., **options}`` or a bare name."""
-    from .inputs import show
-
     if isinstance(spec, str):
         return spec, {}
     if not isinstance(spec, dict):
@@ -394,8 +389,6 @@ def _spec(spec) -> tuple[str, dict]:
 def read_spec(spec) -> Any:
     """A schedule spec as a user wrote it, with its numbers read (``eta_min: "1e-4"`` -> 1e-4,
     the schedules of a sequential one too); names and ranges are checked by :func:`get_schedule`."""
-    from .inputs import ASCII_NUMBER, number
-
     def read(key: str, value):
         if isinstance(value, str) and ASCII_NUMBER.fullmatch(value.strip()):
             return number(key, value)

@@ -41,7 +41,7 @@ import numpy as np
 
 from .config import KEYS, NESTED_KEYS, Config, set_key, suggest_key, validate
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GdrunError, closest
-from .inputs import MAX_EPOCHS, MAX_STATE, MAX_SWEEP_CONFIGS, number, show
+from .inputs import MAX_EPOCHS, MAX_STATE, MAX_SWEEP_CONFIGS, number, show, yaml_value
 
 SWEEP_KEYS = ("kind", "params", "n", "seed", "record_every")
 KINDS = ("grid", "zip", "random")
@@ -110,8 +110,6 @@ def _check_key(key: str) -> None:
 def parse_param_flag(text: str) -> tuple[str, Any]:
     """``-p lr=0.001,0.01`` / ``-p lr=logspace(-4,0,100)`` / ``-p optimizer=sgd,adam`` -> (key, values)."""
     from .config import split_top_level
-    from .inputs import yaml_value
-
     key, sep, values = text.partition("=")
     key = key.strip()
     if not sep or not key or not values.strip():
