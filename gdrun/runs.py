@@ -432,18 +432,18 @@ def read_run(path: str | Path) -> RunRecord:
 
 
 def read_small(path: Path, limit: int | None = 64 << 20) -> str:
-    """A regular file's text, at most ``limit`` bytes; a device, a FIFO or a folder is refused
-    without being read (or waited on)."""
-    import stat
+    """A file gdrun wrote, read back with the one safe reader (:func:`gdrun.inputs.read_text`): a
+    device, a FIFO or a folder is refused without being read (or waited on); at most ``limit``
+    bytes (None: no practical bound, for metrics and results). Problems are ValueError or OSError
+    (FileNotFoundError for a missing file), for the callers to word."""
+    from .inputs import read_text
 
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    with open(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError(f"{path.name} is not a regular file")
-        blob = f.read() if limit is None else f.read(limit + 1)
-    if limit is not None and len(blob) > limit:
-        raise ValueError(f"{path.name} is larger than {limit >> 20} MB")
-    return blob.decode("utf-8")
+    if not path.exists():
+        raise FileNotFoundError(f"{path.name} not found")
+    try:
+        return read_text(path, path.name, limit if limit is not None else 1 << 62)
+    except GdrunError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def read_metrics(path: Path) -> dict[str, np.ndarray]:
