@@ -26,12 +26,15 @@ def cache_dir() -> Path:
     return Path(base) / "gdrun"
 
 
-def derivatives(outputs: list[tuple], inputs: list[str], wrt: list[str] | None = None) -> Program:
+def derivatives(outputs: list[tuple], inputs: list[str], wrt: list[str] | None = None, order: int = 1) -> Program:
     """A program whose outputs are ``outputs`` followed by d output_i / d w for w in ``wrt``
-    (row-major: all partials of output 0, then of output 1, ...). ``wrt`` defaults to ``inputs``."""
+    (row-major: all partials of output 0, then of output 1, ...). ``wrt`` defaults to ``inputs``.
+
+    With ``order=2`` the second partials follow: for each output, d2 output / d w_j d w_k for
+    j <= k (the upper triangle of its Hessian, row by row)."""
     wrt = list(inputs if wrt is None else wrt)
     key = hashlib.sha256(
-        json.dumps([CACHE_FORMAT, _sympy_version(), outputs, inputs, wrt]).encode()
+        json.dumps([CACHE_FORMAT, _sympy_version(), outputs, inputs, wrt] + ([order] if order != 1 else [])).encode()
     ).hexdigest()
     path = cache_dir() / "derivatives" / f"{key}.json"
     try:
@@ -39,7 +42,7 @@ def derivatives(outputs: list[tuple], inputs: list[str], wrt: list[str] | None =
     except (OSError, ValueError, KeyError, TypeError):
         pass
     try:
-        program = _derive(outputs, inputs, wrt)
+        program = _derive(outputs, inputs, wrt, order)
     except (RecursionError, ValueError) as exc:
         from .errors import GdrunError
 
@@ -69,7 +72,7 @@ def _store(path: Path, program: Program) -> None:
         pass
 
 
-def _derive(outputs: list[tuple], inputs: list[str], wrt: list[str]) -> Program:
+def _derive(outputs: list[tuple], inputs: list[str], wrt: list[str], order: int = 1) -> Program:
     import sympy
 
     names = set(inputs)
@@ -77,8 +80,15 @@ def _derive(outputs: list[tuple], inputs: list[str], wrt: list[str]) -> Program:
         names |= free_variables(out)
     symbols = {name: sympy.Symbol(name, real=True) for name in sorted(names)}
     exprs = [to_sympy(out, symbols) for out in outputs]
-    grads = [g for e in exprs for g in _gradient(sympy, e, [symbols[w] for w in wrt])]
-    replacements, reduced = sympy.cse(exprs + grads, symbols=sympy.numbered_symbols("_cse"))
+    by = [symbols[w] for w in wrt]
+    grads = [g for e in exprs for g in _gradient(sympy, e, by)]
+    seconds = []
+    if order == 2:
+        n = len(by)
+        for i in range(len(exprs)):
+            for j in range(n):
+                seconds += _gradient(sympy, grads[i * n + j], by[j:])
+    replacements, reduced = sympy.cse(exprs + grads + seconds, symbols=sympy.numbered_symbols("_cse"))
     temps_index = {sym: i for i, (sym, _) in enumerate(replacements)}
     convert = _FromSympy(sympy, temps_index)
     temps = tuple(convert(expr) for _, expr in replacements)
