@@ -14,6 +14,13 @@ A parsed expression is a tree of tuples (JSON-friendly, hashable):
     ("call", "sin", a)
 
 ``("tmp", i)`` only appears in compiled programs (common subexpressions, see symbolic.py).
+
+``detach(a)`` passes its value through and stops the gradient (torch's ``.detach()``): nothing
+that reaches the output only through a detach has a gradient path (see :func:`gradient_paths`).
+
+Intermediate names (``parse(text, let=[("z", "x + y"), ("f", "z**2")])``) are substituted into
+the tree, so everything downstream sees one plain tree; the :class:`Expression` keeps each
+definition too, for printing and for drawing the computation.
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ from typing import Any, Callable, Sequence
 from .errors import GdrunError, closest
 
 #: Functions a user may call, by name. ``sign`` is internal: it appears in derivatives of abs.
-FUNCTIONS = ("sin", "cos", "tan", "exp", "log", "sqrt", "abs", "tanh", "sinh", "cosh")
+#: ``detach`` is the identity whose derivative is 0: no gradient flows back through it.
+FUNCTIONS = ("sin", "cos", "tan", "exp", "log", "sqrt", "abs", "tanh", "sinh", "cosh", "detach")
 INTERNAL_FUNCTIONS = FUNCTIONS + ("sign",)
 CONSTANTS = {"pi": math.pi, "e": math.e}
 #: Grid generators, allowed only where data columns are generated (``parse(text, grids=True)``):
@@ -52,14 +60,24 @@ _TOKEN = re.compile(
 
 @dataclass(frozen=True)
 class Expression:
-    """A parsed expression: its source text, tree and free variables (natural order)."""
+    """A parsed expression: its source text, tree and free variables (natural order).
+
+    With intermediate names (``let``), ``tree`` has every definition substituted and
+    ``variables`` are its free variables; ``definitions`` holds each name with its own tree (which
+    may use earlier names), in order, and ``body`` the expression's own tree (None without any).
+    """
 
     text: str
     tree: tuple
     variables: tuple[str, ...]
+    definitions: tuple[tuple[str, tuple], ...] = ()
+    body: tuple | None = None
 
     def __str__(self) -> str:
-        return format_tree(self.tree)
+        if not self.definitions:
+            return format_tree(self.tree)
+        where = ", ".join(f"{name} = {format_tree(tree)}" for name, tree in self.definitions)
+        return f"{format_tree(self.body if self.body is not None else self.tree)} where {where}"
 
 
 def quote(text: str, limit: int = 60) -> str:
@@ -72,12 +90,18 @@ def natural_key(name: str) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
 
 
-def parse(text: Any, grids: bool = False) -> Expression:
+def parse(text: Any, grids: bool = False, let: Any = None) -> Expression:
     """Parse ``text`` into an :class:`Expression`, or raise a one-line :class:`GdrunError`.
 
     With ``grids``, calls such as ``range(-400, 400)`` or ``linspace(0, 1, 50)`` with constant
     arguments are allowed too; they become ``("grid", name, (args...))`` nodes.
+
+    ``let`` gives intermediate names: (name, text) pairs, or a mapping, in order; each definition
+    may use the variables and the names defined before it, and each must be used by the expression
+    (directly or through a later definition).
     """
+    if let:
+        return _parse_with_definitions(text, grids, let)
     if not isinstance(text, str):
         raise GdrunError(f"expression must be a string, got {text!r}")
     if not text.strip():
@@ -89,6 +113,99 @@ def parse(text: Any, grids: bool = False) -> Expression:
         raise GdrunError(f"invalid expression {quote(text)}: nested deeper than {MAX_DEPTH} levels")
     check_finite_constants(tree, text)
     return Expression(text, tree, tuple(sorted(free_variables(tree), key=natural_key)))
+
+
+#: The most operations an expression may have once its definitions are substituted (a chain of
+#: definitions that each use the one before twice doubles the tree at every link).
+MAX_NODES = 100_000
+
+
+def _let_pairs(let: Any) -> list[tuple[str, str]]:
+    """``let`` (a mapping, or a sequence of (name, text) pairs) as a list of pairs."""
+    items = list(let.items()) if isinstance(let, dict) else list(let)
+    pairs = []
+    for item in items:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise GdrunError(f"let must hold (name, expression) pairs, got {item!r}"[:200])
+        pairs.append((item[0], item[1]))
+    return pairs
+
+
+def check_let_name(name: Any) -> str:
+    """``name`` if it may be an intermediate name; a one-line GdrunError saying why not otherwise."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name, re.ASCII):
+        raise GdrunError(f"let name {quote(str(name), 40)} is not a name (letters, digits and '_', not first a digit)")
+    if name.startswith("_"):
+        raise GdrunError(f"let name {name!r} may not start with '_'")
+    if name in FUNCTIONS:
+        raise GdrunError(f"let name {name!r} is a function; choose another name")
+    if name in CONSTANTS:
+        raise GdrunError(f"let name {name!r} is a constant ({name} = {CONSTANTS[name]!r}); choose another name")
+    if name in _PYTHON_WORDS:
+        raise GdrunError(f"let name {name!r} is a Python word; choose another name")
+    return name
+
+
+def _parse_with_definitions(text: Any, grids: bool, let: Any) -> Expression:
+    pairs = _let_pairs(let)
+    names: list[str] = []
+    for name, _ in pairs:
+        check_let_name(name)
+        if name in names:
+            raise GdrunError(f"let {name} is defined twice")
+        names.append(name)
+    defined = set(names)
+    definitions: list[tuple[str, tuple]] = []
+    for i, (name, definition) in enumerate(pairs):
+        try:
+            tree = parse(definition, grids).tree
+        except GdrunError as exc:
+            raise GdrunError(f"let {name}: {exc}") from None
+        used = free_variables(tree) & defined
+        if name in used:
+            raise GdrunError(f"let {name} uses itself")
+        later = [n for n in names[i + 1 :] if n in used]
+        if later:
+            raise GdrunError(f"let {name} uses {later[0]}, which is defined after it")
+        definitions.append((name, tree))
+    body = parse(text, grids).tree
+    needed = free_variables(body) & defined
+    for name, tree in reversed(definitions):
+        if name in needed:
+            needed |= free_variables(tree) & defined
+    for name in names:
+        if name not in needed:
+            raise GdrunError(f"let {name} is not used by the expression")
+    expanded: dict[str, tuple] = {}
+    for name, tree in definitions:
+        expanded[name] = substitute(tree, expanded)
+    tree = substitute(body, expanded)
+    if tree_size(tree) > MAX_NODES:
+        raise GdrunError(f"invalid expression {quote(text)}: with its definitions substituted it has more than {MAX_NODES:,} operations")
+    if tree_depth(tree) > MAX_DEPTH + 1:
+        raise GdrunError(f"invalid expression {quote(text)}: with its definitions substituted it is nested deeper than {MAX_DEPTH} levels")
+    check_finite_constants(tree, text)
+    variables = tuple(sorted(free_variables(tree), key=natural_key))
+    return Expression(text, tree, variables, tuple(definitions), body)
+
+
+def tree_size(tree: tuple) -> int:
+    """The number of nodes of ``tree`` written out, counted once per shared subtree (a tree built by
+    substitution shares its parts, and writing it out may be exponentially larger)."""
+    sizes: dict[int, int] = {}
+    stack = [(tree, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        tag = node[0]
+        children = node[1:] if tag in BINARY or tag == "neg" else node[2:] if tag == "call" else ()
+        if done:
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(tree)]
 
 
 class _Parser:
@@ -288,6 +405,21 @@ def tree_depth(tree: tuple) -> int:
     return deepest
 
 
+def gradient_paths(tree: tuple) -> set[str]:
+    """Names of the variables that reach the output of ``tree`` along a path that does not pass
+    through a ``detach``: the ones with a gradient (x in ``detach(x + y)**2 + y**3`` has none)."""
+    tag = tree[0]
+    if tag == "var":
+        return {tree[1]}
+    if tag in BINARY:
+        return gradient_paths(tree[1]) | gradient_paths(tree[2])
+    if tag == "neg":
+        return gradient_paths(tree[1])
+    if tag == "call":
+        return set() if tree[1] == "detach" else gradient_paths(tree[2])
+    return set()
+
+
 def free_variables(tree: tuple) -> set[str]:
     """Names of the variables in ``tree``."""
     tag = tree[0]
@@ -351,6 +483,7 @@ _SCALAR_OPS: dict[str, Callable[..., float]] = {
     "sinh": math.sinh,
     "cosh": math.cosh,
     "sign": lambda a: float((a > 0) - (a < 0)),
+    "detach": lambda a: a,
 }
 
 # ---------------------------------------------------------------------------- printing
@@ -454,7 +587,15 @@ class Namespace:
 
     def __init__(self, module: Any):
         self.module = module
-        self.functions = {name: getattr(module, name) for name in INTERNAL_FUNCTIONS}
+        self.functions = {name: getattr(module, name) for name in INTERNAL_FUNCTIONS if name != "detach"}
+        self.functions["detach"] = detach
+
+
+def detach(value: Any) -> Any:
+    """The value, cut from the autograd graph: a tensor's ``.detach()``; numpy arrays and numbers
+    (which carry no graph) pass through as they are."""
+    method = getattr(value, "detach", None)
+    return method() if method is not None else value
 
 
 def compile_program(program: Program, ns: Namespace) -> Callable[[dict[str, Any]], list[Any]]:

@@ -1,6 +1,6 @@
 """Built-in objective functions: one registry, each entry with its formula, domain and known minima.
 
-``resolve(name_or_expression, dim)`` is the single entry point: a registered name gives the
+``resolve(name_or_expression, dim, let)`` is the single entry point: a registered name gives the
 built-in, anything else is parsed as an expression (safely, see expr.py).
 """
 
@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Callable
 
 from .errors import GdrunError
-from .expr import parse
+from .expr import gradient_paths, parse
 from .inputs import MAX_DIM
 from .problems import ExpressionObjective, SeparableObjective, separable
 
@@ -413,14 +413,29 @@ class ResolvedFunction:
         return [1.0] * len(self.variables)
 
 
-def resolve(function: str, dim: int | None = None) -> ResolvedFunction:
-    """A built-in by name, or else a parsed expression."""
+def resolve(function: str, dim: int | None = None, let=(), *, trainable: bool = True) -> ResolvedFunction:
+    """A built-in by name, or else a parsed expression, with the intermediate names ``let``
+    ((name, text) pairs in order, see expr.parse; only for an expression).
+
+    With ``trainable`` (what a run needs), an expression in which no variable has a gradient path
+    (every one passes through ``detach``) is an error: there would be nothing to descend.
+    """
     if not isinstance(function, str) or not function.strip():
         raise GdrunError(f"function must be a built-in name or an expression, got {function!r}")
     builtin = REGISTRY.get(function.strip().lower())
     if builtin is not None:
+        if let:
+            raise GdrunError(f"let defines names for an expression; '{builtin.name}' is a built-in function")
         return ResolvedFunction(builtin.name, builtin.make(builtin.dimension(dim)), builtin)
-    expression = parse(function)
+    expression = parse(function, let=let or None)
+    # A variable with no gradient path (only through detach) gets gradient 0 in the engine's batched
+    # array, where torch.optim would skip a parameter whose .grad is None. The two differ only with
+    # weight_decay (torch leaves such a parameter alone; gdrun decays it): a known difference.
+    if trainable and expression.variables and not gradient_paths(expression.tree):
+        raise GdrunError(
+            f"expression {function!r} has nothing to optimise: every variable passes through detach(), "
+            "so no gradient reaches it"
+        )
     if not expression.variables:
         raise GdrunError(f"expression {function!r} has no variables to optimise")
     if dim is not None and dim != len(expression.variables):

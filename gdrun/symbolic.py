@@ -4,6 +4,10 @@
 its partial derivative by every input, with common subexpressions shared. sympy is imported only
 here, and only on a cache miss: the result is stored as JSON (trees, never code) under the cache
 directory, so a repeated run starts without paying sympy's import.
+
+``detach(a)`` becomes a sympy function whose derivative is 0 (first, second and any order), and
+comes back as ``("call", "detach", a)``: the values keep it (the identity), the derivatives lose
+every path through it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 
 from .expr import Program, chain, free_variables
 
-CACHE_FORMAT = 2  # 2: long sums and products come back balanced (expr.chain)
+CACHE_FORMAT = 3  # 2: long sums and products come back balanced (expr.chain); 3: detach
 
 
 def cache_dir() -> Path:
@@ -128,10 +132,50 @@ def to_sympy(tree: tuple, symbols: dict):
     if tag == "neg":
         return -to_sympy(tree[1], symbols)
     if tag == "call":
-        fn = {"abs": sympy.Abs, "sign": sympy.sign}.get(tree[1]) or getattr(sympy, tree[1])
+        fn = {"abs": sympy.Abs, "sign": sympy.sign, "detach": detach_function()}.get(tree[1]) or getattr(sympy, tree[1])
         return fn(to_sympy(tree[2], symbols))
     a, b = to_sympy(tree[1], symbols), to_sympy(tree[2], symbols)
     return {"add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b, "div": lambda: a / b, "pow": lambda: a**b}[tag]()
+
+
+_DETACH = None
+
+
+def detach_function():
+    """The sympy function ``detach``: the identity in value, with derivative 0 (made once, on
+    first use, so that sympy is imported only when needed)."""
+    global _DETACH
+    if _DETACH is None:
+        import sympy
+
+        class detach(sympy.Function):
+            nargs = 1
+
+            @classmethod
+            def eval(cls, arg):
+                if arg.is_number:  # a constant carries no gradient: detach(2) is 2
+                    return arg
+                if isinstance(arg, detach):  # detach(detach(a)) is detach(a)
+                    return arg
+                return None
+
+            def fdiff(self, argindex=1):
+                return sympy.S.Zero
+
+            def _eval_is_real(self):
+                return self.args[0].is_real
+
+            def _eval_is_positive(self):
+                return self.args[0].is_positive
+
+            def _eval_is_negative(self):
+                return self.args[0].is_negative
+
+            def _eval_is_zero(self):
+                return self.args[0].is_zero
+
+        _DETACH = detach
+    return _DETACH
 
 
 class _FromSympy:
@@ -143,6 +187,7 @@ class _FromSympy:
         self.functions = {
             sympy.sin: "sin", sympy.cos: "cos", sympy.tan: "tan", sympy.exp: "exp", sympy.log: "log",
             sympy.Abs: "abs", sympy.tanh: "tanh", sympy.sinh: "sinh", sympy.cosh: "cosh", sympy.sign: "sign",
+            detach_function(): "detach",
         }  # fmt: skip
 
     def __call__(self, expr) -> tuple:

@@ -50,6 +50,7 @@ def test_keys_are_the_config_fields():
     assert set(KEYS) == {
         "function", "fit", "name", "dim", "backend", "device", "dtype", "optimizer", "optimizer_options",
         "schedule", "clip_norm", "clip_value", "lr", "epochs", "init", "init_range", "seed", "stop", "every", "expect",
+        "let", "explain",
     }  # fmt: skip
 
 
@@ -401,3 +402,69 @@ def test_fit_config_round_trips():
     loaded = yaml.safe_load(to_yaml(config))
     assert "function" not in loaded and "dim" not in loaded
     assert validate(loaded) == config
+
+
+# ---------------------------------------------------------------------------- let: intermediate names
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"z": "x + y", "f": "z**2"},
+        ["z=x + y", "f=z**2"],
+        [["z", "x + y"], ["f", "z**2"]],
+        [{"z": "x + y"}, {"f": "z**2"}],
+        "z=x + y,f=z**2",
+    ],
+)
+def test_let_forms_are_read_in_order(value):
+    config = validate({"function": "f + y**3", "let": value})
+    assert config.let == (("z", "x + y"), ("f", "z**2"))
+
+
+def test_let_round_trips_through_yaml_and_set():
+    import yaml
+
+    from gdrun.config import apply_sets, to_yaml
+
+    config = validate({"function": "f + y**3", "let": {"z": "x + y", "f": "z**2"}})
+    text = to_yaml(config)
+    assert "let: {z: x + y, f: z**2}" in text
+    assert validate(yaml.safe_load(text)) == config
+    assert "let: {}" in to_yaml(validate({"function": "x2"}))  # every key is written, as the others
+    assert validate(apply_sets({"function": "f + y**3"}, ["let=[z=x + y, f=z**2]"])) == config
+    assert validate(apply_sets({"function": "f + y**3"}, ["let={z: x + y, f: z**2}"])) == config
+    assert validate(config.to_dict()) == config  # as compare.py re-validates
+
+
+@pytest.mark.parametrize(
+    "raw, needle",
+    [
+        ({"function": "rosenbrock", "let": {"z": "x"}}, "let defines names for an expression; 'rosenbrock' is a built-in"),
+        ({"fit": {"model": "w*x", "data": {"x": [1, 2], "y": [2, 4]}}, "let": {"z": "x"}}, "does not go with fit"),
+        ({"function": "z", "let": {"z": "x", "w": "y"}}, "let w is not used by the expression"),
+        ({"function": "f", "let": ["f=z**2", "z=x"]}, "let f uses z, which is defined after it"),
+        ({"function": "z", "let": ["z=x", "z=y"]}, "let z is defined twice"),
+        ({"function": "z", "let": ["zx"]}, "let must look like NAME=EXPR"),
+        ({"function": "z", "let": 5}, "let must be a mapping"),
+        ({"function": "z", "let": {"z": "x +"}}, "let z: invalid expression 'x +'"),
+        ({"function": "z", "let": {"where": "x"}}, "not used"),
+    ],
+)
+def test_let_rejects(raw, needle):
+    with pytest.raises(GdrunError) as info:
+        validate(raw)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_let_alias_is_suggested():
+    with pytest.raises(GdrunError, match="did you mean 'let'"):
+        validate({"function": "z", "where": {"z": "x"}})
+
+
+def test_sweep_structure_includes_let():
+    from gdrun.sweep import structure
+
+    a = validate({"function": "z**2", "let": {"z": "x + 1"}})
+    b = validate({"function": "z**2", "let": {"z": "x + 2"}})
+    assert structure(a) != structure(b)

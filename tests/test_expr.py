@@ -104,7 +104,7 @@ def test_every_function_is_accepted(fn):
 
 
 def test_function_list_is_the_documented_one():
-    assert set(FUNCTIONS) == {"sin", "cos", "tan", "exp", "log", "sqrt", "abs", "tanh", "sinh", "cosh"}
+    assert set(FUNCTIONS) == {"sin", "cos", "tan", "exp", "log", "sqrt", "abs", "tanh", "sinh", "cosh", "detach"}
 
 
 def test_parsed_values_match_python_arithmetic():
@@ -589,3 +589,79 @@ def test_cache_miss_does_import_sympy(tmp_path):
     assert child["sympy"] is True
     np.testing.assert_allclose(child["grad"], [[1.5, 1.25], [-4.0, 2.0]], rtol=1e-15)
     assert len(_cache_files(tmp_path)) == 1
+
+
+# ---------------------------------------------------------------------------- detach and intermediate names (let)
+
+
+def test_detach_passes_the_value_and_stops_the_gradient():
+    from gdrun.expr import gradient_paths
+
+    tree = parse("detach(x + y)**2 + y**3").tree
+    assert gradient_paths(tree) == {"y"}
+    assert gradient_paths(parse("0*x + y").tree) == {"x", "y"}  # a path whose derivative is 0
+    assert gradient_paths(parse("detach(x) + detach(y)").tree) == set()
+    assert parse("detach(x)").variables == ("x",)
+    assert compile_tree(parse("detach(2) + x").tree, Namespace(np))({"x": 1.0}) == 3.0  # folded: 2
+
+
+def test_detach_derivatives_are_zero_to_second_order_and_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GDRUN_CACHE_DIR", str(tmp_path))
+    tree = parse("detach(x + y)**2 + y**3").tree
+    for _ in range(2):  # the second comes from the cache (Program.from_json accepts detach)
+        program = derivatives([tree], ["x", "y"], order=2)
+        value, gx, gy, hxx, hxy, hyy = compile_program(program, Namespace(np))({"x": 2.0, "y": 3.0})
+        assert (value, gx, gy, hxx, hxy, hyy) == (52.0, 0.0, 27.0, 0.0, 0.0, 18.0)
+    assert len(list((tmp_path / "derivatives").glob("*.json"))) == 1
+    assert symbolic.CACHE_FORMAT >= 3
+
+
+def test_detach_on_torch_matches_the_e2_numbers():
+    torch = pytest.importorskip("torch")
+    for text, expected in (("(x + y)**2 + y**3", (10.0, 37.0)), ("detach(x + y)**2 + y**3", (None, 27.0))):
+        x = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+        y = torch.tensor(3.0, dtype=torch.float64, requires_grad=True)
+        out = compile_tree(parse(text).tree, Namespace(torch))({"x": x, "y": y})
+        grads = torch.autograd.grad(out, [x, y], allow_unused=True)
+        assert float(out.detach()) == 52.0
+        assert tuple(None if g is None else float(g) for g in grads) == expected
+
+
+def test_let_substitutes_in_order_and_prints_its_definitions():
+    e = parse("f + y**3", let=[("z", "x + y"), ("f", "z**2")])
+    assert e.tree == parse("(x + y)**2 + y**3").tree
+    assert e.variables == ("x", "y")
+    assert e.definitions == (("z", parse("x + y").tree), ("f", parse("z**2").tree))
+    assert str(e) == "f + y**3 where z = x + y, f = z**2"
+    assert parse("f + y**3", let={"z": "x + y", "f": "z**2"}) == e
+    assert str(parse("(x + y)**2")) == "(x + y)**2"
+
+
+@pytest.mark.parametrize(
+    "let, needle",
+    [
+        ([("1z", "x")], "let name '1z' is not a name"),
+        ([("z-1", "x")], "is not a name"),
+        ([("_z", "x")], "let name '_z' may not start with '_'"),
+        ([("sin", "x")], "let name 'sin' is a function"),
+        ([("detach", "x")], "let name 'detach' is a function"),
+        ([("pi", "x")], "let name 'pi' is a constant"),
+        ([("e", "x")], "let name 'e' is a constant"),
+        ([("lambda", "x")], "let name 'lambda' is a Python word"),
+        ([("z", "x"), ("z", "y")], "let z is defined twice"),
+        ([("f", "z**2"), ("z", "x")], "let f uses z, which is defined after it"),
+        ([("z", "z + 1")], "let z uses itself"),
+        ([("w", "x"), ("z", "y")], "let w is not used by the expression"),
+        ([("z", "x +")], "let z: invalid expression 'x +'"),
+        ([("z0", "x*x")] + [(f"z{i}", f"z{i - 1}*z{i - 1}") for i in range(1, 25)], "more than 100,000 operations"),
+    ],
+)
+def test_let_rejects(let, needle):
+    with pytest.raises(GdrunError) as info:
+        parse("z" if let[-1][0] != "z24" else "z24", let=let)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_definition_used_only_by_a_later_definition_counts_as_used():
+    e = parse("f", let=[("z", "x"), ("f", "z*2")])
+    assert e.tree == parse("x*2").tree
