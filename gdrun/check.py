@@ -226,6 +226,8 @@ def evaluate_sweep(expect: Any, sweep_dir: Path, items: list) -> list[Result]:
             "status": row["status"], "iterations": int(row["steps"]), "value": summary_number(row["value"]),
             "params": {k[len("param."):]: float(v) for k, v in row.items() if k.startswith("param.") and v != ""},
         }  # fmt: skip
+        if row.get("regime"):  # the sweep ran with --explain
+            summary["diagnostics"] = {"regime": row["regime"], "verdict": row.get("verdict")}
         label = f"config {i} ({', '.join(f'{k}={v}' for k, v in overrides.items())}): "
         for result in evaluate(rules, summary, expect):
             result.expectation = label + result.expectation

@@ -104,6 +104,8 @@ Opts = typer.Option([], "--opt", "-o", metavar="KEY=VALUE", help="An optimizer o
 ScheduleFlag = typer.Option(None, "--schedule", metavar="NAME[:KEY=VALUE...]",
                             help="Learning-rate schedule, stepped per epoch, e.g. step:step_size=10:gamma=0.5.")  # fmt: skip
 ClipNorm = typer.Option(None, "--clip-norm", click_type=FloatFlag, help="Clip each gradient to this 2-norm (torch's clip_grad_norm_).")
+Let = typer.Option([], "--let", metavar="NAME=EXPR",
+                   help="An intermediate name the expression uses, e.g. --let z=x+y (repeatable, in order; later ones may use earlier ones).")  # fmt: skip
 ClipValue = typer.Option(None, "--clip-value", click_type=FloatFlag, help="Clip each gradient component to [-v, v] (clip_grad_value_).")
 
 
@@ -169,6 +171,7 @@ def minimize(
     device: Optional[Device] = DeviceFlag,
     dtype: Optional[Dtype] = DtypeFlag,
     dim: Optional[int] = typer.Option(None, "--dim", click_type=IntFlag, help="Dimension of a built-in that has a free one (sphere...)."),
+    let: list[str] = Let,
     optimizer: Optional[str] = typer.Option(
         None, "--optimizer", metavar="NAME[,NAME:KEY=VALUE...]",
         help="Optimizer (default sgd), with options if you like (adam:eps=0.001); several, comma-separated, "
@@ -198,6 +201,8 @@ def minimize(
 
         gdrun minimize rosenbrock --optimizer sgd,sgd:momentum=0.9,adam:lr=0.02 --lr 0.001 --epochs 3000
 
+        gdrun minimize "f + y**3" --let z=x+y --let "f=z**2" --init x=2,y=3 --lr 0.01 --epochs 5
+
     Exit codes: 0 converged or max_epochs, 2 bad input, 3 diverged, 4 failed, 130 interrupted.
     """
     from .compare import compare, optimizer_variant, variants
@@ -208,6 +213,8 @@ def minimize(
         init_range=init_range, seed=seed, backend=backend, device=device, dtype=dtype, dim=dim,
         optimizer=None if several else optimizer, every=every, name=name,
     )}  # fmt: skip
+    if let:
+        raw["let"] = list(let)
     if not several:
         if optimizer is not None and ":" in optimizer:  # one variant, as in a comparison: adam:eps=1e-8
             raw["optimizer"], variant_lr, options = optimizer_variant(optimizer)
@@ -381,6 +388,50 @@ def functions(
 
 @app.command()
 @user_errors
+def grad(
+    function: str = typer.Argument(..., help='A built-in name or an expression, e.g. "f + y**3" or "detach(x + y)**2 + y**3".'),
+    at: Optional[str] = typer.Option(None, "--at", help="The point: x=2,y=3, 2,3 or one number for every variable (default: the start point)."),
+    let: list[str] = Let,
+    dim: Optional[int] = typer.Option(None, "--dim", click_type=IntFlag, help="Dimension of a built-in that has a free one (sphere...)."),
+    hessian: bool = typer.Option(False, "--hessian", help="Add the Hessian from both sources, with its eigenvalues."),
+    graph: bool = typer.Option(False, "--graph", help="Draw the computation as a tree: each node's value and the gradient that reaches it."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (null: no gradient path; see no_path)."),
+) -> None:
+    """Print the value and every partial derivative of FUNCTION at a point, from the symbolic
+    derivative (numpy) and from torch autograd side by side, and whether they agree.
+
+    A variable that reaches the output only through detach() has no gradient at all: "None (no path)",
+    as torch reports it, unlike a derivative that is 0.
+
+    Example:
+
+        gdrun grad "f + y**3" --let z=x+y --let "f=z**2" --at x=2,y=3 --graph
+
+        gdrun grad "detach(x + y)**2 + y**3" --at 2,3 --json
+
+        gdrun grad rosenbrock --at 1,1 --hessian
+    """
+    from .config import parse_let
+    from .gradient import computation_tree, gradient_report, print_report
+
+    if graph and as_json:
+        raise GdrunError("choose one of --graph and --json")
+    report = gradient_report(function, at, parse_let(list(let)), dim, hessian)
+    if as_json:
+        from .runs import json_text
+
+        sys.stdout.write(json_text(report.to_json()))
+        return
+    from .display import report_console
+
+    console = report_console()
+    print_report(report, console)
+    if graph:
+        console.print(computation_tree(report))
+
+
+@app.command()
+@user_errors
 def show(run_dir: Path = typer.Argument(..., help="A run directory, or SWEEP_DIR/ID for one config of a sweep.")) -> None:
     """Show the summary of a finished (or interrupted) run, or of one config of a sweep.
 
@@ -409,6 +460,38 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory, or SWEEP_DIR
 
 @app.command()
 @user_errors
+def explain(
+    run_dir: Path = typer.Argument(..., help="A run directory, or SWEEP_DIR/ID for one config of a sweep."),
+    as_json: bool = typer.Option(False, "--json", help="Print the diagnostics as JSON."),
+) -> None:
+    """Say why a finished run converged, crawled, oscillated or diverged, with the numbers behind it.
+
+    The Hessian's eigenvalues at the start and the end, the largest stable lr for the optimizer
+    (where theory gives one), lr times the largest eigenvalue, the observed rate per step, and the
+    verdict; computed from the run's own config and recorded rows.
+
+    Example:
+
+        gdrun minimize x2 --lr 1 --epochs 10 --quiet && gdrun explain runs/$(ls -t runs | head -1)
+
+        gdrun explain runs/<sweep-dir>/17 --json
+    """
+    from .explain import explain_path, print_explanation
+
+    record, diagnostics = explain_path(run_dir)
+    if as_json:
+        from .runs import json_text
+
+        sys.stdout.write(json_text({"run_dir": str(record.path), "status": record.summary.get("status"),
+                                    "diagnostics": diagnostics}))  # fmt: skip
+        return
+    from .display import report_console
+
+    print_explanation(record, diagnostics, report_console())
+
+
+@app.command()
+@user_errors
 def sweep(
     ctx: typer.Context,
     config: Path = typer.Argument(..., help="A YAML config; its sweep: part (if any) declares the sweep."),
@@ -425,6 +508,8 @@ def sweep(
     workers: Optional[int] = typer.Option(None, "--workers", click_type=IntFlag, help="Worker processes for processes/dask."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", metavar="tcp://HOST:PORT",
                                             help="A dask.distributed scheduler (default: start a LocalCluster)."),
+    explain: bool = typer.Option(False, "--explain", help="Diagnose every config (regime, sharpness, largest stable lr) "
+                                 "in one batched pass; results.csv gets the columns."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed config."),
     max_failures: Optional[int] = typer.Option(None, "--max-failures", click_type=IntFlag, help="Stop once more configs than this failed."),
     name: Optional[str] = Name,
@@ -455,6 +540,8 @@ def sweep(
     declared = dict(raw.pop("sweep", None) or {})
     raw.setdefault("name", name or config.stem)
     raw = apply_sets(raw, sets)
+    if explain:
+        raw["explain"] = True
     declared_params = dict(declared.get("params") or {})
     for item in params:
         key, values = parse_param_flag(item)

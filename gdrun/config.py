@@ -30,6 +30,7 @@ class Stop:
 class Config:
     function: str | None = None  # what to minimise: a built-in name or an expression...
     fit: Any = None  # ...or a model to fit to data (a fit.FitSpec)
+    let: tuple[tuple[str, str], ...] = ()  # intermediate names of the function's expression: (name, text), in order
     name: str | None = None
     dim: int | None = None
     backend: str = "numpy"
@@ -48,11 +49,13 @@ class Config:
     stop: Stop = field(default_factory=Stop)
     every: int = 0  # show every Nth step; 0 = about 20 rows
     expect: Any = None  # what the run must reach (gdrun check); canonical form of expect.validate_expect
+    explain: bool | None = None  # diagnostics (why the run went so); None: on for a run, off per config of a sweep
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         if data["init_range"] is not None:
             data["init_range"] = list(data["init_range"])
+        data["let"] = dict(self.let)  # name -> text, in order: YAML and JSON hold it, validate reads it back
         return data
 
 
@@ -77,6 +80,7 @@ KEY_ALIASES = {
     "max_grad_norm": "clip_norm", "clip_grad_norm": "clip_norm", "clip_grad_value": "clip_value",
     "dimension": "dim", "dims": "dim", "n_dim": "dim", "ndim": "dim", "log_every": "every", "print_every": "every",
     "expected": "expect", "expectations": "expect",
+    "where": "let", "define": "let", "defines": "let", "definitions": "let", "defs": "let", "intermediates": "let",
 }  # fmt: skip
 
 
@@ -133,6 +137,57 @@ def parse_init(value: Any) -> Any:
             raise GdrunError("init must not be an empty list")
         return [_number("init", v) for v in value]
     return _number("init", value)
+
+
+def parse_let(value: Any) -> tuple[tuple[str, str], ...]:
+    """The intermediate names of ``let``, in order, as (name, text) pairs, from a mapping
+    (``{z: x + y, f: z**2}``), a list of ``"name=expr"`` strings (or of pairs, or of one-key
+    mappings), or one string ``"z=x+y,f=z**2"`` (expressions have no commas). The names and
+    expressions themselves are checked by expr.parse."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        items = []
+        for item in value:
+            if isinstance(item, str):
+                name, sep, text = item.partition("=")
+                if not sep or not name.strip() or not text.strip():
+                    raise GdrunError(f"let must look like NAME=EXPR, got {show(item)}")
+                items.append((name.strip(), text.strip()))
+            elif isinstance(item, dict) and len(item) == 1:
+                items.append(next(iter(item.items())))
+            elif isinstance(item, (list, tuple)) and len(item) == 2:
+                items.append((item[0], item[1]))
+            else:
+                raise GdrunError(f"let must look like NAME=EXPR, got {show(item)}")
+    else:
+        raise GdrunError(f"let must be a mapping of names to expressions or a list of NAME=EXPR, got {show(value)}")
+    pairs = []
+    for name, text in items:
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            text = repr(text)
+        if not isinstance(name, str) or not isinstance(text, str):
+            raise GdrunError(f"let must map names to expressions, got {show(name)}: {show(text)}")
+        pairs.append((name.strip(), text))
+    return tuple(pairs)
+
+
+def _check_let(function: Any, has_fit: bool, let: tuple[tuple[str, str], ...]) -> None:
+    """``let`` goes with an expression to minimize: not a fit, not a built-in; its names and
+    expressions are parsed now (no sympy), so a bad one stops the run before anything is written."""
+    if has_fit:
+        raise GdrunError("let defines names for the function's expression; it does not go with fit")
+    from .functions import REGISTRY
+
+    if function.strip().lower() in REGISTRY:
+        raise GdrunError(f"let defines names for an expression; '{function.strip()}' is a built-in function")
+    from .expr import parse
+
+    _check_once(("let", function, let), lambda: parse(function, let=let))
 
 
 def parse_pairs(key: str, value: Any) -> dict[str, str]:
@@ -264,6 +319,8 @@ def validate(raw: dict[str, Any]) -> Config:
         "schedule": _schedule,
         "every": lambda v: _integer("every", v, 0, MAX_EPOCHS),
         "expect": lambda v: validate_expect(v, KEYS),
+        "let": parse_let,
+        "explain": lambda v: _flag_or_none("explain", v),
     }
     for key, check in checks.items():
         if key in values:
@@ -272,6 +329,8 @@ def validate(raw: dict[str, Any]) -> Config:
         raise GdrunError("give either init or init_range, not both")
     if values.get("clip_norm") is not None and values.get("clip_value") is not None:
         raise GdrunError("give either clip_norm or clip_value, not both")
+    if values.get("let"):
+        _check_let(values.get("function"), has_fit, values["let"])
     config = Config(**values)
     _check_once(("optimizer", config.optimizer, config.optimizer_options), lambda: build_optimizer(config))
     _check_once(("schedule", config.schedule), lambda: build_schedule(config))
@@ -342,6 +401,12 @@ def _name(value: Any) -> str | None:
     return str(value)
 
 
+def _flag_or_none(key: str, value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise GdrunError(f"{key} must be true or false, got {show(value)}")
+    return value
+
+
 def _positive_or_none(key: str, value: Any) -> float | None:
     return None if value is None else number(key, value, positive=True)
 
@@ -401,7 +466,7 @@ def to_yaml(config: Config) -> str:
     if data["fit"] is None:
         del data["fit"]
     else:
-        del data["function"], data["dim"]
+        del data["function"], data["dim"], data["let"]
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
 
 

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .engine import Block
+from .explain import panel_lines
 from .runs import json_number, summary_number
 
 STATUS_STYLE = {
@@ -205,9 +206,11 @@ def summary_panel(summary: dict[str, Any], console: Console, cut_off: bool = Fal
         grad_text = "undefined (not differentiable here)"  # null: not finite (older files: the string "nan")
     else:
         grad_text = _number_or_why(grad_norm, computed)
+    why = panel_lines(summary.get("diagnostics"))
     lines = [
         ("status", Text(f"{status} (cut off)" if cut_off else status, style=STATUS_STYLE.get(status, "bold"))),
         ("why", Text(summary.get("reason") or "")),
+        *((key, Text(text, style="bold" if key == "verdict" else "")) for key, text in why[:1]),
         ("fitted" if fitting else "final point", Text(point)),
         (f"loss ({summary.get('loss', 'mse')})" if fitting else "f", Text(_number_or_why(value, computed))),
         ("|grad|", Text(grad_text)),
@@ -220,6 +223,7 @@ def summary_panel(summary: dict[str, Any], console: Console, cut_off: bool = Fal
         lines.append(("epochs", Text(f"{summary['iterations']} ({summary['updates']} updates)")))
     else:
         lines.append(("steps", Text(str(summary["iterations"]))))
+    lines += [(key, Text(text)) for key, text in why[1:]]
     lines += [
         ("time", Text(f"{summary['wall_time_s']:.3f} s")),
         ("run dir", Text(str(summary["run_dir"]))),
@@ -317,7 +321,7 @@ def sweep_report(summary: dict[str, Any], results: list[dict[str, str]], mode: s
     ok = [r for r in rows if r["status"] in ("converged", "max_epochs")]
     ok.sort(key=lambda r: (summary_number(r["value"]) is None, summary_number(r["value"]) or 0.0))
     if ok:
-        columns = [c for c in rows[0] if c not in ("reason", "batch", "batch_time_s", "updates")]
+        columns = [c for c in rows[0] if c not in ("reason", "batch", "batch_time_s", "updates", "verdict")]
         params = [c for c in columns if c.startswith("param.")]
         shown = len(params)
         while True:  # the final parameters' columns give way first, so no number is cut short
@@ -333,6 +337,13 @@ def sweep_report(summary: dict[str, Any], results: list[dict[str, str]], mode: s
         console.print(table)
         if shown < len(params):
             console.print(left_out_note(tuple(params), shown, "parameters", "results.csv"), style="dim", highlight=False)
+    regimes: dict[str, int] = {}
+    for row in rows:
+        if row.get("regime"):
+            regimes[row["regime"]] = regimes.get(row["regime"], 0) + 1
+    if regimes:  # --explain
+        console.print("regimes: " + ", ".join(f"{k} {v}" for k, v in sorted(regimes.items(), key=lambda kv: -kv[1])),
+                      highlight=False)  # fmt: skip
     counts = ", ".join(f"{k}: {v}" for k, v in summary["counts"].items() if v) or "no configs ran"
     console.print(f"{summary['status']}: {counts} ({summary['wall_time_s']:.2f} s, {summary['batches']} batches, "
                   f"{summary['executor']} executor)", highlight=False)  # fmt: skip

@@ -12,6 +12,8 @@ A config's ``expect:`` part is one rule (a mapping) or a list of rules::
       steps_at_least: 10
       r2: 0.9999                              # fits only
       predictions: [7.9998]                   # fits only: the model at fit.predict, in order
+      regime: oscillating                     # the verdict of the diagnostics (or a list of regimes)
+      gradient: {x: null, y: 27}              # the gradient at the final point; null: no path (detach)
       atol: 1e-4                              # tolerance of every number in this rule...
       rtol: 1e-6                              # ...that gives none of its own
 
@@ -45,7 +47,9 @@ from .runs import summary_number
 
 STATUSES = ("converged", "max_epochs", "diverged", "failed")
 OK_STATUSES = ("converged", "max_epochs")  # what a rule without `status:` requires
-CHECK_KEYS = ("status", "params", "value", "loss", "r2", "predictions", "steps_at_most", "steps_at_least")
+CHECK_KEYS = ("status", "params", "value", "loss", "r2", "predictions", "steps_at_most", "steps_at_least", "regime",
+              "gradient")  # fmt: skip
+NO_PATH = ("none", "no path", "none (no path)")  # how an expectation may write "no gradient path" besides null
 RULE_KEYS = ("when", *CHECK_KEYS, "atol", "rtol")
 ENTRY_KEYS = ("value", "atol", "rtol")
 CONDITIONS = ("equals", "below", "above", "at_most", "at_least", "in")
@@ -142,8 +146,8 @@ def _rule(where: str, raw: Any, keys: tuple[str, ...] | None) -> dict[str, Any]:
             raise GdrunError(f"unknown expectation '{where}.{key}'{closest(str(key), RULE_KEYS)}; "
                              f"expectations: {', '.join(k for k in RULE_KEYS if k != 'loss')}")  # fmt: skip
     if not any(raw.get(k) is not None for k in CHECK_KEYS):
-        raise GdrunError(f"{where} expects nothing: give status, params, value, steps_at_most, steps_at_least, r2 "
-                         "or predictions")  # fmt: skip
+        raise GdrunError(f"{where} expects nothing: give status, params, value, steps_at_most, steps_at_least, r2, "
+                         "predictions, regime or gradient")  # fmt: skip
     if raw.get("value") is not None and raw.get("loss") is not None:
         raise GdrunError(f"give {where}.value or {where}.loss, not both (they are the same number)")
     default = {k: _tolerance(f"{where}.{k}", raw[k]) for k in ("atol", "rtol") if raw.get(k) is not None}
@@ -166,6 +170,15 @@ def _rule(where: str, raw: Any, keys: tuple[str, ...] | None) -> dict[str, Any]:
         if not isinstance(items, (list, tuple)) or not items:
             raise GdrunError(f"{where}.predictions must be a list of values, one per fit.predict point, got {show(items)}")
         rule["predictions"] = [_entry(f"{where}.predictions[{i}]", v, default) for i, v in enumerate(items)]
+    if raw.get("regime") is not None:
+        rule["regime"] = _regime(f"{where}.regime", raw["regime"])
+    if "gradient" in raw and raw["gradient"] is not None:
+        gradient = raw["gradient"]
+        if not isinstance(gradient, dict) or not gradient:
+            raise GdrunError(f"{where}.gradient must be a mapping of variable names to values (null: no gradient path), "
+                             f"e.g. {{x: null, y: 27}}, got {show(gradient)}")  # fmt: skip
+        rule["gradient"] = {str(k): None if _no_path(v) else _entry(f"{where}.gradient.{k}", v, default)
+                            for k, v in gradient.items()}  # fmt: skip
     for key in ("steps_at_least", "steps_at_most"):
         if raw.get(key) is not None:
             rule[key] = _count(f"{where}.{key}", raw[key])
@@ -191,6 +204,23 @@ def _entry(key: str, item: Any, default: dict[str, float]) -> dict[str, float]:
         own = {}
     tolerance = own or dict(default) or {"atol": printed_tolerance(text)}
     return {"value": number, **tolerance}
+
+
+def _no_path(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip().lower() in NO_PATH)
+
+
+def _regime(key: str, value: Any) -> str | list[str]:
+    from .diagnostics import REGIMES
+
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not items:
+        raise GdrunError(f"{key} must name at least one regime")
+    for item in items:
+        if not isinstance(item, str) or item not in REGIMES:
+            raise GdrunError(f"{key} must be one of {', '.join(REGIMES)} (or a list of them), got {show(item)}"
+                             f"{closest(str(item), REGIMES)}")  # fmt: skip
+    return items[0] if len(items) == 1 else list(items)
 
 
 def _status(key: str, value: Any) -> str | list[str]:
@@ -315,6 +345,12 @@ def check_names(rules: list[dict[str, Any]], prepared) -> None:
             if name not in names:
                 raise GdrunError(f"expect.params names '{name}', which is not a parameter{closest(name, names)}; "
                                  f"parameters: {', '.join(names)}")  # fmt: skip
+        for name in rule.get("gradient", {}):
+            if name not in prepared.names:
+                raise GdrunError(f"expect.gradient names '{name}', which is not a variable the run moves"
+                                 f"{closest(name, prepared.names)}; variables: {', '.join(prepared.names)}")  # fmt: skip
+        if ("regime" in rule or "gradient" in rule) and prepared.config.explain is False:
+            raise GdrunError("expect.regime and expect.gradient need the diagnostics, which explain: false turns off")
         for key in ("r2", "predictions"):
             if key in rule and fit is None:
                 raise GdrunError(f"expect.{key} needs a fit config (a minimize run has no {key})")
@@ -333,16 +369,19 @@ class Result:
     """One expectation checked against a finished run."""
 
     expectation: str  # "status", "params.x", "value", "predictions[x=4]", "steps_at_most"...
-    kind: str  # "status", "number", "at_most" or "at_least"
+    kind: str  # "status", "regime", "number", "no path", "at_most" or "at_least"
     expected: Any  # a list of statuses, a number, or a step count
     got: Any
     passed: bool
     atol: float | None = None
     rtol: float | None = None
+    note: str | None = None  # what explains the value got (a regime's verdict sentence)
 
     def expected_text(self) -> str:
-        if self.kind == "status":
+        if self.kind in ("status", "regime"):
             return " or ".join(self.expected)
+        if self.kind == "no path":
+            return "None (no gradient path)"
         if self.kind in ("at_most", "at_least"):
             return f"{'<=' if self.kind == 'at_most' else '>='} {self.expected}"
         atol, rtol = self.atol or 0.0, self.rtol or 0.0
@@ -368,6 +407,8 @@ class Result:
 
     def message(self) -> str:
         text = f"{self.expectation}: expected {self.expected_text()}, got {self.got_text()}"
+        if not self.passed and self.note:
+            text += f" ({self.note})"
         if not self.passed and self.kind == "number" and isinstance(self.got, float) and math.isfinite(self.got):
             text += f" (off by {abs(self.got - self.expected):.3g})"
         return text
@@ -429,6 +470,22 @@ def evaluate(rules: list[dict[str, Any]], summary: dict[str, Any], expect: Any =
             got = predictions[j] if j < len(predictions) else None
             at = ",".join(f"{k}={v:g}" for k, v in got["at"].items()) if got else str(j)
             number(f"predictions[{at}]{tag}", got["after"] if got else None, entry)
+        if "regime" in rule:
+            wanted = rule["regime"] if isinstance(rule["regime"], list) else [rule["regime"]]
+            diagnostics = summary.get("diagnostics") or {}
+            got = diagnostics.get("regime", "not computed (explain: false)")
+            results.append(Result(f"regime{tag}", "regime", wanted, got, got in wanted, note=diagnostics.get("verdict")))
+        gradient, no_path = summary.get("gradient") or {}, summary.get("no_gradient_path") or []
+        for name, entry in rule.get("gradient", {}).items():
+            label = f"gradient.{name}{tag}"
+            if entry is None:
+                got = "no path" if name in no_path else gradient.get(name)
+                results.append(Result(label, "no path", None, got, name in no_path))
+            elif name in no_path:
+                results.append(Result(label, "number", entry["value"], "no path", False, entry.get("atol", 0.0),
+                                      entry.get("rtol", 0.0)))  # fmt: skip
+            else:
+                number(label, gradient.get(name), entry)
         steps = summary.get("iterations")
         if "steps_at_most" in rule:
             results.append(Result(f"steps_at_most{tag}", "at_most", rule["steps_at_most"], steps,

@@ -89,7 +89,7 @@ def prepare(config: Config, base: Path | None = None, warn: Callable[[str], None
         from .functions import resolve
 
         fit = None
-        function = resolve(config.function, config.dim)
+        function = resolve(config.function, config.dim, config.let)
         names = function.variables
         init = initial_point(config, names, function.default_init())
         backend = get_backend(config.backend, config.device, config.dtype)
@@ -224,7 +224,12 @@ def execute_batch(configs: list[Config], runs_dir: str | Path = "runs", output: 
     if output.mode == "table" and single:
         display = RunDisplay(console, names, config.epochs, config.every, epoch_rows=fit is not None,
                              updates=prepared.batches_per_epoch > 1)  # fmt: skip
-    observers = tuple(writers) + ((display,) if display else ())
+    recorder = None
+    if config.explain is not False:  # why it went so: rows and path points kept for the diagnostics
+        from .explain import PathRecorder
+
+        recorder = PathRecorder(len(everything), config.epochs)
+    observers = tuple(writers) + ((display,) if display else ()) + ((recorder,) if recorder else ())
     crash: BaseException | None = None
     outcome = None
     started = time.perf_counter()
@@ -247,9 +252,15 @@ def execute_batch(configs: list[Config], runs_dir: str | Path = "runs", output: 
 
     if outcome is not None and outcome.error is not None:
         crash = outcome.error
+    explained = _explain(everything, recorder, outcome) if recorder is not None and crash is None else {}
     results = []
     for b, (p, run_dir, summary) in enumerate(zip(everything, run_dirs, summaries)):
         summary.update(_summary_end(p, outcome, crash, time.perf_counter() - started, member=b))
+        if b in explained:
+            diagnostics = explained[b]
+            summary["gradient"] = diagnostics.pop("gradient", None)
+            summary["no_gradient_path"] = diagnostics.pop("no_gradient_path", [])
+            summary["diagnostics"] = diagnostics
         if outcome is None and writers[b].last is not None:  # cut short (a full disk): where it got to, as recorded
             last = writers[b].last
             summary.update(iterations=last["iterations"], updates=last["updates"], value=json_number(last["value"]),
@@ -271,6 +282,19 @@ def execute_batch(configs: list[Config], runs_dir: str | Path = "runs", output: 
         others = f" (and {len(full) - 1} more run directories)" if len(full) > 1 else ""
         raise GdrunError(f"{full[0][0]}{others}: {full[0][1]['reason']}", EXIT_FAILED)
     return results
+
+
+def _explain(everything: list[Prepared], recorder, outcome) -> dict[int, dict]:
+    """The diagnostics of each run of the batch that computed at least one row, by member."""
+    from .explain import diagnose
+
+    members = [b for b in range(len(everything)) if outcome.seen[b]]
+    if not members:
+        return {}
+    found = diagnose(everything[0], [everything[b].config for b in members], [everything[b].init for b in members],
+                     [recorder.trace(b) for b in members], [recorder.path(b) for b in members],
+                     [outcome.status[b] for b in members], [outcome.x[b] for b in members])  # fmt: skip
+    return dict(zip(members, found))
 
 
 def _point(at: dict[str, float]) -> str:

@@ -274,7 +274,7 @@ def structure(config: Config) -> str:
     if config.fit is not None and config.fit.freeze:
         init = config.init
         frozen = [(k, init.get(k) if isinstance(init, dict) else init) for k in config.fit.freeze]
-    return repr((config.function, config.fit, config.dim, config.backend, config.device, config.dtype,
+    return repr((config.function, config.let, config.fit, config.dim, config.backend, config.device, config.dtype,
                  config.optimizer, options, config.schedule, clip, config.epochs, config.stop, seed, frozen))  # fmt: skip
 
 
@@ -310,6 +310,7 @@ class BatchResult:
     params: list[dict[str, float]]
     metrics: np.ndarray  # (records, len(METRIC_HEAD) + width + len(METRIC_TAIL)) float64
     wall_time_s: float
+    diagnostics: list[dict[str, Any] | None] | None = None  # per config, with --explain (see gdrun.explain)
 
 
 def make_batches(pending: list[tuple[int, Config]], record_every: int, width: int, base_dir: str | None,
@@ -347,19 +348,37 @@ def run_batch(job: BatchJob, interrupt=None) -> BatchResult:
         values = [c.clip_norm if mode == "norm" else c.clip_value for c in configs]
         clip = get_clip(mode, per_run(values))
     recorder = _Recorder(job.ids, job.record_every, len(names), job.width)
+    path = None
+    if configs[0].explain:  # --explain: each config's rows and path points for its diagnostics
+        from .explain import PathRecorder
+
+        path = PathRecorder(len(configs), configs[0].epochs)
     stop = configs[0].stop
     labels = ("epoch", "loss") if fit is not None else ("step", "value")
     outcome = engine.run(first.problem, backend.asarray(x0), optimizer, lr, configs[0].epochs, backend,
-                         engine.StopRule(stop.grad_norm_below, stop.value_below, stop.diverge_above), (recorder,),
-                         interrupt, names, first.schedule, clip, labels)  # fmt: skip
+                         engine.StopRule(stop.grad_norm_below, stop.value_below, stop.diverge_above),
+                         (recorder,) + ((path,) if path else ()), interrupt, names, first.schedule, clip, labels)  # fmt: skip
     metrics = recorder.finish(outcome)
+    diagnostics = _explain_batch(first, configs, x0, path, outcome) if path is not None else None
     params = []
     for b in range(len(configs)):
         trained = dict(zip(names, outcome.x[b].tolist()))
         params.append(fit.all_params(trained) if fit is not None else trained)
     return BatchResult(job.batch, job.ids, names, outcome.status, outcome.reason, outcome.iterations.tolist(),
                        outcome.updates.tolist(), outcome.value.tolist(), outcome.grad_norm.tolist(), params, metrics,
-                       time.perf_counter() - started)  # fmt: skip
+                       time.perf_counter() - started, diagnostics)  # fmt: skip
+
+
+def _explain_batch(first, configs: list[Config], x0: np.ndarray, path, outcome) -> list[dict[str, Any] | None]:
+    """Every config's diagnostics in one batched pass (None for a config that computed no row)."""
+    from .explain import diagnose
+
+    members = [b for b in range(len(configs)) if outcome.seen[b]]
+    found = diagnose(first, [configs[b] for b in members], [x0[b] for b in members], [path.trace(b) for b in members],
+                     [path.path(b) for b in members], [outcome.status[b] for b in members],
+                     [outcome.x[b] for b in members]) if members else []  # fmt: skip
+    by_member = dict(zip(members, found))
+    return [by_member.get(b) for b in range(len(configs))]
 
 
 class _Recorder:
@@ -442,13 +461,14 @@ SUMMARY_FILE = "summary.json"
 class SweepDir:
     """Writes (and reads back) one sweep's directory. Only the main process writes."""
 
-    def __init__(self, path: Path, swept: list[str], param_names: list[str], width: int):
+    def __init__(self, path: Path, swept: list[str], param_names: list[str], width: int, explain: bool = False):
         self.path = path
         self.swept = swept
         self.param_names = param_names
         self.width = width
         self.columns = ["id", *swept, "status", "reason", "steps", "updates", "value", "grad_norm",
-                        *(f"param.{p}" for p in param_names), "batch", "batch_time_s"]  # fmt: skip
+                        *(f"param.{p}" for p in param_names), *(EXPLAIN_COLUMNS if explain else ()),
+                        "batch", "batch_time_s"]  # fmt: skip
 
     def start(self, resume_done: dict[int, dict[str, str]]) -> None:
         """Write results.csv afresh (keeping finished rows) and drop other configs' metrics, each
@@ -482,11 +502,28 @@ class SweepDir:
             for name in self.param_names:
                 value = result.params[b].get(name)
                 row[f"param.{name}"] = "" if value is None else repr(float(value))
+            if result.diagnostics is not None:
+                row.update(explain_cells(result.diagnostics[b]))
             rows.append(row)
         text = io.StringIO(newline="")
         csv.DictWriter(text, self.columns).writerows(rows)
         append_whole(self.path / RESULTS_FILE, text.getvalue().encode())  # whole rows, or none
         return rows
+
+
+#: results.csv's columns with --explain: a config's regime, its sharpness at the end, its bound, the verdict
+EXPLAIN_COLUMNS = ("regime", "lambda_max", "largest_stable_lr", "lr_times_lambda_max", "verdict")
+
+
+def explain_cells(diagnostics: dict[str, Any] | None) -> dict[str, str]:
+    """The EXPLAIN_COLUMNS of one config's results row (empty where nothing was computed)."""
+    if diagnostics is None:
+        return dict.fromkeys(EXPLAIN_COLUMNS, "")
+    final = diagnostics.get("final") or {}
+    numbers = {"lambda_max": final.get("lambda_max"), "largest_stable_lr": diagnostics.get("largest_stable_lr"),
+               "lr_times_lambda_max": diagnostics.get("lr_times_lambda_max")}  # fmt: skip
+    cells = {k: "" if v is None else repr(float(v)) for k, v in numbers.items()}
+    return {"regime": diagnostics.get("regime", ""), **cells, "verdict": diagnostics.get("verdict", "")}
 
 
 def _cell(value: Any) -> str:
@@ -583,6 +620,12 @@ def run_sweep(base: dict[str, Any], spec: SweepSpec, options: SweepOptions, prog
 
     from .runs import DirLock, create_run_dir, write_atomic
 
+    rules = base.get("expect") or []
+    rules = rules if isinstance(rules, list) else [rules]
+    if any(isinstance(r, dict) and r.get("gradient") is not None for r in rules):
+        raise GdrunError("expect.gradient is checked on single runs, not on the configs of a sweep")
+    if any(isinstance(r, dict) and r.get("regime") is not None for r in rules) and base.get("explain") is not False:
+        base = {**base, "explain": True}  # an expected regime needs each config's diagnostics
     items = expanded_configs(base, spec)
     overrides = [o for o, _ in items]
     configs = [c for _, c in items]
@@ -630,7 +673,7 @@ def _run_locked(path: Path, resuming: bool, items, print_key: str, param_names: 
             raise GdrunError(f"the sweep declaration changed since {path} was made; resume refuses to mix them "
                              "(run it as a new sweep, or restore the declaration)")  # fmt: skip
         done = {int(r["id"]): r for r in read_results(path) if r["status"] in DONE and int(r["id"]) < len(configs)}
-    directory = SweepDir(path, list(spec.params), param_names, width)
+    directory = SweepDir(path, list(spec.params), param_names, width, explain=bool(configs and configs[0].explain))
     counts = {s: 0 for s in ("converged", "max_epochs", "diverged", "failed", "interrupted")}
     for row in done.values():
         counts[row["status"]] += 1
@@ -757,6 +800,8 @@ def open_config(sweep_dir: Path, config_id: int):
         "function": raw.get("function") or (raw.get("fit") or {}).get("model"), "kind": "fit" if raw.get("fit") else "minimize",
         "loss": (raw.get("fit") or {}).get("loss", "mse"), "frozen": {k: params[k] for k in ((raw.get("fit") or {}).get("freeze") or [])},
     }  # fmt: skip
+    if row.get("regime"):  # the sweep ran with --explain
+        summary["diagnostics"] = {"regime": row["regime"], "verdict": row.get("verdict")}
     return RunRecord(Path(f"{sweep_dir}/{config_id}"), raw, summary, metrics, kind="sweep config")
 
 

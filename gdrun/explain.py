@@ -1,0 +1,372 @@
+"""Why a run did what it did: gather its numbers, ask the theory, say it in one sentence.
+
+A run keeps its last rows and a few dozen points along its path in memory as it goes
+(:class:`PathRecorder`, an engine observer); at the end :func:`diagnose` computes the Hessian's
+spectrum at the start, at the final point and along the path in one batched call
+(:mod:`gdrun.curvature`), the optimizer's stability bound and the verdict (:mod:`gdrun.diagnostics`),
+and returns what ``summary.json`` records under ``diagnostics``. ``gdrun explain`` does the same for
+a finished run from its run directory (or one config of a sweep), reading the rows back from its
+metrics; :func:`panel_lines` and :func:`print_explanation` show the result.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+TAIL_ROWS = 64  # rows kept for the observed rate: enough for a stable estimate, cheap to keep
+PATH_SAMPLES = 32  # points along the path whose sharpness is measured (edge of stability)
+
+
+class PathRecorder:
+    """An engine observer keeping, for every run of the batch, its last :data:`TAIL_ROWS` rows and
+    its points at about :data:`PATH_SAMPLES` evenly spaced steps (the start included).
+
+    Whole-array work per block: the batch's latest rows are kept together, and a run's own rows
+    are copied out once, in the block where it stops (a sweep has thousands of runs)."""
+
+    def __init__(self, members: int, epochs: int):
+        self.members = members
+        self.stride = max(1, math.ceil(epochs / PATH_SAMPLES))
+        self.latest: tuple[np.ndarray, ...] | None = None  # (steps (T,), x (T, B, n), value, grad_norm, lr (T, B))
+        self.stopped: dict[int, tuple[np.ndarray, ...]] = {}  # a run's tail, from the block it stopped in
+        self.sample_steps: list[np.ndarray] = []
+        self.sample_x: list[np.ndarray] = []  # (P, B, n) per block
+        self.sample_valid: list[np.ndarray] = []  # (P, B): the sample is before or at that run's last row
+
+    def on_block(self, block) -> None:
+        last = np.asarray(block.last)
+        if self.latest is not None:  # runs that stopped on the last row of the previous block
+            for b in np.flatnonzero(last < 0):
+                if int(b) not in self.stopped:
+                    self.stopped[int(b)] = tuple(a if a.ndim == 1 else a[:, b] for a in self.latest)
+        new = (block.steps, block.x, block.value, block.grad_norm, block.lr)
+        if self.latest is not None:
+            new = tuple(np.concatenate([old[-TAIL_ROWS:], part]) for old, part in zip(self.latest, new))
+        offset = len(new[0]) - len(block.steps)  # rows of the earlier blocks in front of this one
+        ending = np.flatnonzero((last >= 0) & (last < len(block.steps) - 1))
+        for b in ending:  # runs that stop inside this block: keep their own rows now
+            stop = offset + int(last[b]) + 1
+            rows = slice(max(0, stop - TAIL_ROWS), stop)
+            self.stopped[int(b)] = (new[0][rows], new[1][rows, b], new[2][rows, b], new[3][rows, b], new[4][rows, b])
+        self.latest = tuple(a[-TAIL_ROWS:].copy() for a in new)
+        picked = np.flatnonzero(block.steps % self.stride == 0)
+        if len(picked):
+            self.sample_steps.append(block.steps[picked])
+            self.sample_x.append(block.x[picked].astype(np.float64))
+            self.sample_valid.append(picked[:, None] <= last[None, :])
+
+    def trace(self, member: int):
+        from .diagnostics import Trace
+
+        if member in self.stopped:
+            steps, x, value, grad_norm, lr = self.stopped[member]
+        elif self.latest is not None:
+            steps, x, value, grad_norm, lr = (a if a.ndim == 1 else a[:, member] for a in self.latest)
+        else:
+            return None
+        return Trace(steps.astype(np.int64), x.astype(np.float64), value.astype(np.float64),
+                     grad_norm.astype(np.float64), lr.astype(np.float64))  # fmt: skip
+
+    def path(self, member: int) -> tuple[np.ndarray, np.ndarray]:
+        if not self.sample_steps:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0))
+        valid = np.concatenate([v[:, member] for v in self.sample_valid])
+        steps = np.concatenate(self.sample_steps)[valid]
+        x = np.concatenate([s[:, member] for s in self.sample_x])[valid]
+        return steps.astype(np.int64), x
+
+
+def trace_from_metrics(metrics: dict[str, np.ndarray], names: tuple[str, ...]):
+    """A :class:`~gdrun.diagnostics.Trace` from a run's metrics as read back (a run directory's
+    metrics.csv, or one config's records of a sweep); None when there are no rows."""
+    from .diagnostics import Trace
+
+    counter = "epoch" if "epoch" in metrics else "step"
+    if counter not in metrics or len(metrics[counter]) == 0 or any(n not in metrics for n in names):
+        return None
+    x = np.stack([np.asarray(metrics[n], dtype=np.float64) for n in names], axis=1)
+    return Trace(np.asarray(metrics[counter]).astype(np.int64), x, np.asarray(metrics["value"], dtype=np.float64),
+                 np.asarray(metrics["grad_norm"], dtype=np.float64), np.asarray(metrics["lr"], dtype=np.float64))  # fmt: skip
+
+
+def evenly(steps: np.ndarray, x: np.ndarray, count: int = PATH_SAMPLES) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``count + 1`` rows of (steps, x), evenly spaced, the first and last included."""
+    if len(steps) <= count + 1:
+        return steps, x
+    picked = np.unique(np.linspace(0, len(steps) - 1, count + 1).round().astype(int))
+    return steps[picked], x[picked]
+
+
+def diagnose(prepared, configs: list, inits: list, traces: list, paths: list, statuses: list[str],
+             finals: list) -> list[dict[str, Any]]:  # fmt: skip
+    """The ``diagnostics`` of each run of a batch that shares one problem (``prepared``, any run of
+    the batch; each run's own config and start point in ``configs`` and ``inits``): spectra at
+    every run's start, final point and path points in one batched call, then each run's bound and
+    verdict. Never raises: a failure is reported as an undetermined verdict saying what went wrong."""
+    try:
+        return _diagnose(prepared, configs, inits, traces, paths, statuses, finals)
+    except Exception as exc:  # the run itself is done and recorded; its explanation must not undo that
+        why = f"undetermined: the diagnostics could not be computed ({type(exc).__name__}: {exc})"
+        return [{"regime": "undetermined", "verdict": why[:300]} for _ in configs]
+
+
+def _diagnose(prepared, configs: list, inits: list, traces: list, paths: list, statuses: list[str],
+              finals: list) -> list[dict[str, Any]]:  # fmt: skip
+    from .curvature import for_prepared
+
+    from .curvature import DENSE_MAX
+
+    curvature = for_prepared(prepared)
+    n = len(curvature.names)
+    along_path = n <= DENSE_MAX  # above, each spectrum is a Lanczos run: the start and the end only
+    blocks, spans = [], []
+    for init, (path_steps, path_x), final in zip(inits, paths, finals):
+        points = [np.asarray(init, dtype=np.float64).reshape(1, n), np.asarray(final, dtype=np.float64).reshape(1, n)]
+        if len(path_x) and along_path:
+            points.append(np.asarray(path_x, dtype=np.float64).reshape(-1, n))
+        spans.append((sum(len(b) for b in blocks), sum(len(p) for p in points)))
+        blocks.extend(points)
+    X = np.concatenate(blocks)
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(X).all(axis=1)
+        spectra = curvature.spectra(np.where(finite[:, None], X, 0.0))
+        _, gradients = curvature.gradient(np.where(finite[:, None], X, 0.0))
+    from .curvature import not_finite
+
+    spectra = [s if ok else not_finite("no Hessian: the point is not finite") for s, ok in zip(spectra, finite)]
+    no_path = _no_gradient_path(prepared, curvature.names)
+    results = []
+    for config, trace, (path_steps, _), status, (at, count) in zip(configs, traces, paths, statuses, spans):
+        start, final = spectra[at], spectra[at + 1]
+        along = spectra[at + 2 : at + count]
+        sharpness = None
+        if len(along):
+            keep = [i for i, s in enumerate(along) if s.lambda_max is not None]
+            sharpness = (np.asarray(path_steps)[keep], np.array([along[i].lambda_max for i in keep]))
+        names = tuple(curvature.names)
+        results.append(_one(config, names, trace, status, start, final, sharpness, gradients[at + 1], finite[at + 1], no_path))
+    return results
+
+
+def _one(config, names: tuple[str, ...], trace, status: str, start, final, sharpness, gradient: np.ndarray,
+         finite: bool, no_path: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
+    from .diagnostics import judge, stability_bound
+    from .runs import json_number
+
+    options = dict(config.optimizer_options)
+    target = config.stop.grad_norm_below or 1e-3
+    verdict = judge(trace, status, config.optimizer, options, start, final, sharpness, grad_target=target) \
+        if trace is not None else None  # fmt: skip
+    curvature_now = final if final.lambda_max is not None else start
+    bound = stability_bound(config.optimizer, options, curvature_now.lambda_max)
+    lr = float(trace.lr[-1]) if trace is not None and len(trace.lr) else float(config.lr)
+    result: dict[str, Any] = {
+        "regime": verdict.regime if verdict else "undetermined",
+        "verdict": verdict.sentence if verdict else "undetermined: the run recorded no rows",
+        "start": start.to_json(),
+        "final": final.to_json(),
+        "lr": lr,
+        "lr_times_lambda_max": json_number(lr * curvature_now.lambda_max) if curvature_now.lambda_max is not None else None,
+        "largest_stable_lr": json_number(bound.largest_stable_lr) if bound.largest_stable_lr is not None else None,
+        "bound": bound.rule or None,
+        "no_bound_because": bound.why_none,
+        "facts": verdict.facts if verdict else {},
+    }
+    if sharpness is not None and len(sharpness[0]):
+        result["sharpness"] = {"steps": [int(s) for s in sharpness[0]], "lambda_max": [json_number(v) for v in sharpness[1]]}
+    result["gradient"] = {k: (None if k in no_path else json_number(float(g)) if finite else None)
+                          for k, g in zip(names, gradient)}  # fmt: skip
+    result["no_gradient_path"] = list(no_path)
+    return result
+
+
+def _no_gradient_path(prepared, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The variables with no gradient path to the objective (they appear only under detach)."""
+    from .expr import gradient_paths
+
+    if prepared.fit is not None:
+        tree = prepared.fit.trainable_tree()
+    else:
+        expression = getattr(prepared.function.objective, "expression", None)
+        if expression is None:  # a built-in n-dimensional function: every variable is on a path
+            return ()
+        tree = expression.tree
+    reached = gradient_paths(tree)
+    return tuple(name for name in names if name not in reached)
+
+
+# ---------------------------------------------------------------------------- showing it
+
+
+def _g(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.{digits}g}"
+
+
+def curvature_text(diagnostics: dict[str, Any]) -> str:
+    """"L = 2 at the start, 2 at the end (condition number 1; exact Hessian (symbolic))"."""
+    start, final = diagnostics.get("start") or {}, diagnostics.get("final") or {}
+    if start.get("lambda_max") is None and final.get("lambda_max") is None:
+        return final.get("method") or start.get("method") or "no Hessian"
+    kappa = final.get("condition_number") or start.get("condition_number")
+    low = final.get("lambda_min") if final.get("lambda_min") is not None else start.get("lambda_min")
+    shape = f"condition number {_g(kappa)}" if kappa is not None else f"lambda_min {_g(low)}: not convex here"
+    return (f"lambda_max {_g(start.get('lambda_max'))} at the start, {_g(final.get('lambda_max'))} at the end "
+            f"({shape}; {final.get('method') or start.get('method')})")  # fmt: skip
+
+
+def bound_text(diagnostics: dict[str, Any]) -> str:
+    """"below 1, from lr < 2/L (plain gradient descent); this run: lr = 1, lr*L = 2", or why there is none."""
+    lr, product = diagnostics.get("lr"), diagnostics.get("lr_times_lambda_max")
+    this = f"this run: lr = {_g(lr)}" + (f", lr*L = {_g(product, 3)}" if product is not None else "")
+    if diagnostics.get("largest_stable_lr") is None:
+        return f"no bound: {diagnostics.get('no_bound_because') or 'theory gives none here'}; {this}"
+    return f"below {_g(diagnostics['largest_stable_lr'])}, from {diagnostics.get('bound')}; {this}"
+
+
+def panel_lines(diagnostics: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The closing panel's lines about why: the verdict, the curvature, the stable lr."""
+    if not diagnostics:
+        return []
+    lines = [("verdict", diagnostics.get("verdict") or "")]
+    if diagnostics.get("start") is not None:
+        lines += [("curvature", curvature_text(diagnostics)), ("stable lr", bound_text(diagnostics))]
+    return lines
+
+
+def suggestion(diagnostics: dict[str, Any], optimizer: str, options: dict[str, Any]) -> str | None:
+    """What lr to use, from the bound (and, for plain gradient descent, the best rate theory gives)."""
+    from .diagnostics import best_gd
+
+    bound = diagnostics.get("largest_stable_lr")
+    if bound is None:
+        return None
+    text = f"any lr below {_g(bound)} is stable here"
+    final = diagnostics.get("final") or {}
+    plain = optimizer == "sgd" and not options.get("momentum") and not options.get("weight_decay")
+    best = best_gd(final.get("lambda_min"), final.get("lambda_max")) if plain else None
+    if best is not None:
+        speed = "it lands on the minimum in one step" if best[1] < 1e-12 else f"each step keeps {best[1]:.0%} of the distance"
+        text += f"; plain gradient descent is fastest at lr = 2/(L+mu) = {_g(best[0])} ({speed} on this quadratic model)"
+    return text
+
+
+def path_samples(steps: np.ndarray, x: np.ndarray, epochs: int) -> tuple[np.ndarray, np.ndarray]:
+    """The recorded rows :class:`PathRecorder` would have kept (steps that are multiples of its
+    stride), else evenly spaced ones (a sweep records every Nth step)."""
+    stride = max(1, math.ceil(epochs / PATH_SAMPLES))
+    picked = np.flatnonzero(steps % stride == 0)
+    if len(picked) >= 2:
+        return steps[picked], x[picked]
+    return evenly(steps, x)
+
+
+def explain_path(path) -> tuple[Any, dict[str, Any]]:
+    """(the record, its diagnostics) for a run directory or ``SWEEP_DIR/ID``, computed anew from
+    its config and recorded rows, as the run computes them at its end."""
+    from pathlib import Path
+
+    from .config import validate
+    from .diagnostics import Trace
+    from .errors import GdrunError
+    from .runner import prepare
+    from .runs import open_record
+
+    record = open_record(path)
+    if record.kind == "sweep":
+        raise GdrunError(f"{path} is a sweep: explain one of its configs, e.g. gdrun explain {Path(path) / '0'}")
+    raw = {k: v for k, v in record.config.items() if k != "expect"}
+    prepared = prepare(validate(raw), base=Path(record.path).parent, check_start=False)
+    trace = trace_from_metrics(record.metrics, tuple(prepared.names))
+    if trace is None:
+        raise GdrunError(f"{path} recorded no rows (nothing to explain)")
+    steps, x = path_samples(trace.steps, trace.x, prepared.config.epochs)
+    tail = Trace(*(a[-TAIL_ROWS:] for a in (trace.steps, trace.x, trace.value, trace.grad_norm, trace.lr)))
+    diagnostics = diagnose(prepared, [prepared.config], [trace.x[0]], [tail], [(steps, x)], [record.summary["status"]],
+                           [trace.x[-1]])[0]  # fmt: skip
+    return record, diagnostics
+
+
+def print_explanation(record, diagnostics: dict[str, Any], console) -> None:
+    """``gdrun explain``: the verdict with its evidence, the curvature, the bound and a suggestion."""
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    summary, config = record.summary, record.config
+    optimizer = config.get("optimizer", "sgd")
+    options = config.get("optimizer_options") or {}
+    steps = summary.get("iterations")
+    lines: list[tuple[str, str]] = [
+        ("run", f"{optimizer}{_options_text(options)}, lr {_g(config.get('lr'))}, {steps} "
+                f"{'epochs' if summary.get('kind') == 'fit' else 'steps'}: {summary.get('status')}"),
+        ("verdict", diagnostics.get("verdict") or ""),
+    ]  # fmt: skip
+    for where in ("start", "final"):
+        spectrum = diagnostics.get(where) or {}
+        if spectrum:
+            lines.append((f"Hessian ({'start' if where == 'start' else 'end'})", _spectrum_text(spectrum)))
+    if diagnostics.get("start") is not None:
+        lines.append(("stable lr", bound_text(diagnostics)))
+    advice = suggestion(diagnostics, optimizer, options)
+    if advice:
+        lines.append(("suggestion", advice))
+    sharp = diagnostics.get("sharpness")
+    if sharp and sharp.get("lambda_max"):
+        values = [v for v in sharp["lambda_max"] if v is not None]
+        if values:
+            lr = diagnostics.get("lr")
+            lines.append(("sharpness", f"lambda_max along the path from {_g(min(values))} to {_g(max(values))} "
+                                       f"({len(values)} points; 2/lr = {_g(2 / lr) if lr else '-'})"))  # fmt: skip
+    observed = observed_text(diagnostics.get("facts") or {})
+    if observed:
+        lines.insert(2, ("observed", observed))
+    gradient, no_path = diagnostics.get("gradient"), diagnostics.get("no_gradient_path") or []
+    if gradient:
+        lines.append(("gradient at the end", ", ".join(f"{k} = {'None (no path)' if k in no_path else _g(v, 6)}"
+                                                       for k, v in gradient.items())))  # fmt: skip
+    title = f"gdrun explain · {summary.get('function')} · {record.path}"
+    if not console.is_terminal:
+        console.print(title, highlight=False, soft_wrap=True)
+        for key, text in lines:
+            console.print(f"{key}: {text}", highlight=False, soft_wrap=True)
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for key, text in lines:
+        grid.add_row(key, Text(text, style="bold" if key == "verdict" else ""))
+    console.print(Panel(grid, title=title, expand=False))
+
+
+def _options_text(options: dict[str, Any]) -> str:
+    shown = {k: v for k, v in options.items() if v not in (None, False, 0, 0.0)}
+    return f" ({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else ""
+
+
+def _spectrum_text(spectrum: dict[str, Any]) -> str:
+    if spectrum.get("lambda_max") is None:
+        return spectrum.get("method") or "no Hessian"
+    eigen = spectrum.get("eigenvalues")
+    listed = f"eigenvalues {', '.join(_g(v) for v in eigen)}" if eigen else \
+        f"lambda_min {_g(spectrum['lambda_min'])}, lambda_max {_g(spectrum['lambda_max'])}"  # fmt: skip
+    kappa = spectrum.get("condition_number")
+    return f"{listed}; condition number {_g(kappa) if kappa is not None else '- (not convex here)'} ({spectrum.get('method')})"
+
+
+def observed_text(facts: dict[str, Any]) -> str | None:
+    """"|grad| shrinks to 98% per step (steps 5 to 10); theory 0.98" from a verdict's facts."""
+    rate = facts.get("observed_rate")
+    if rate is None:
+        return None
+    span = f" (steps {facts['rate_from_step']} to {facts['rate_to_step']})" if facts.get("rate_from_step") is not None else ""
+    text = f"|grad| is multiplied by {_g(rate, 3)} per step{span}"
+    if facts.get("theory_rate") is not None:
+        text += f"; theory for this lr and Hessian: {_g(facts['theory_rate'], 3)}"
+    return text
