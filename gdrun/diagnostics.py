@@ -318,21 +318,26 @@ def observed_rate(trace: Trace) -> tuple[float | None, int | None, int | None]:
 def _alternation(x: np.ndarray, steps: np.ndarray, tail_from: int | None) -> tuple[bool | None, bool | None]:
     """(whether successive steps point in opposite directions, whether each is exactly minus the
     one before) over the tail; measurable only on consecutive rows (None where none are)."""
-    consecutive = [i for i in range(len(steps) - 2)
-                   if steps[i + 1] - steps[i] == 1 and steps[i + 2] - steps[i + 1] == 1
-                   and (tail_from is None or steps[i] >= tail_from)
-                   and np.isfinite(x[i:i + 3]).all()]  # fmt: skip
-    if not consecutive:
+    steps = np.asarray(steps)
+    if len(steps) < 3:
         return None, None
-    flips, mirrors = [], []
-    for i in consecutive:
-        d0, d1 = x[i + 1] - x[i], x[i + 2] - x[i + 1]
-        size = float(np.linalg.norm(d0))
-        if size == 0:
-            return False, False
-        flips.append(float(np.dot(d0, d1)) < 0)
-        mirrors.append(float(np.linalg.norm(d0 + d1)) <= EXACT_TOL * size)
-    return all(flips), all(mirrors)
+    i = np.arange(len(steps) - 2)
+    ok = (np.diff(steps)[:-1] == 1) & (np.diff(steps)[1:] == 1)
+    if tail_from is not None:
+        ok &= steps[:-2] >= tail_from
+    finite = np.isfinite(x).all(axis=1)
+    ok &= finite[:-2] & finite[1:-1] & finite[2:]
+    consecutive = i[ok]
+    if not len(consecutive):
+        return None, None
+    d0 = x[consecutive + 1] - x[consecutive]
+    d1 = x[consecutive + 2] - x[consecutive + 1]
+    size = np.linalg.norm(d0, axis=1)
+    if (size == 0).any():
+        return False, False
+    flips = np.einsum("ij,ij->i", d0, d1) < 0
+    mirrors = np.linalg.norm(d0 + d1, axis=1) <= EXACT_TOL * size
+    return bool(flips.all()), bool(mirrors.all())
 
 
 def _steps_to(rate: float | None, g: float, target: float) -> int | None:
@@ -554,6 +559,12 @@ def judge(trace: Trace, status: str, optimizer: str, options: dict, start, final
         if flips:
             return _verdict("oscillating", f"oscillating: {at() + ', ' if a is not None else ''}successive steps "
                                            f"alternate and |grad| stays about {g_last:.3g} ({_num(rate)} per step)", facts)  # fmt: skip
+        first = tail_row(steps, tail_from)
+        if value[last] < value[first] - 1e-9 * max(1.0, abs(value[first])):  # a slope with nothing to settle in
+            flat = f" (lambda_max = {_num(L1)})" if L1 is not None else ""
+            return _verdict("crawling", f"crawling: |grad| stays about {g_last:.3g} while the value keeps falling "
+                                        f"(from {value[first]:.6g} to {value[last]:.6g} over steps {tail_from}-{tail_to}): "
+                                        f"no curvature pulls the run toward a minimum{flat}", facts)  # fmt: skip
         return _verdict("crawling", f"crawling: |grad| stays about {g_last:.3g} ({_num(rate)} per step over steps "
                                     f"{tail_from}-{tail_to}): the run has stalled"
                                     + (f"; {theory_words}" if theory_words else ""), facts)  # fmt: skip

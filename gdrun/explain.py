@@ -122,12 +122,14 @@ def _diagnose(prepared, configs: list, inits: list, traces: list, paths: list, s
     curvature = for_prepared(prepared)
     n = len(curvature.names)
     along_path = n <= DENSE_MAX  # above, each spectrum is a Lanczos run: the start and the end only
-    blocks, spans = [], []
+    blocks, spans, rows = [], [], 0
     for init, (path_steps, path_x), final in zip(inits, paths, finals):
         points = [np.asarray(init, dtype=np.float64).reshape(1, n), np.asarray(final, dtype=np.float64).reshape(1, n)]
         if len(path_x) and along_path:
             points.append(np.asarray(path_x, dtype=np.float64).reshape(-1, n))
-        spans.append((sum(len(b) for b in blocks), sum(len(p) for p in points)))
+        count = sum(len(p) for p in points)
+        spans.append((rows, count))
+        rows += count
         blocks.extend(points)
     X = np.concatenate(blocks)
     with np.errstate(all="ignore"):

@@ -291,9 +291,13 @@ def _explain(everything: list[Prepared], recorder, outcome) -> dict[int, dict]:
     members = [b for b in range(len(everything)) if outcome.seen[b]]
     if not members:
         return {}
+    started = time.perf_counter()
     found = diagnose(everything[0], [everything[b].config for b in members], [everything[b].init for b in members],
                      [recorder.trace(b) for b in members], [recorder.path(b) for b in members],
                      [outcome.status[b] for b in members], [outcome.x[b] for b in members])  # fmt: skip
+    spent = time.perf_counter() - started
+    for diagnostics in found:
+        diagnostics["wall_time_s"] = spent  # what explaining the batch cost, beside the run's own wall_time_s
     return dict(zip(members, found))
 
 

@@ -270,3 +270,9 @@ def test_path_recorder_keeps_each_runs_own_tail_across_blocks():
         assert steps[0] == 0 and np.array_equal(points[0], expected[0])
         assert steps[-1] <= len(expected) - 1 and np.array_equal(points, expected[steps])
     assert len(set(int(outcome.iterations[b]) for b in range(4))) == 4  # they stopped at four different rows
+
+
+def test_a_slope_without_curvature_is_not_called_stalled(gdrun):
+    d = _summary(gdrun, "x + y", "--epochs", "50")["diagnostics"]
+    assert d["regime"] == "crawling" and "value keeps falling" in d["verdict"] and "no curvature" in d["verdict"]
+    assert d["largest_stable_lr"] is None and "no positive curvature" in d["no_bound_because"]
