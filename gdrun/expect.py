@@ -213,24 +213,22 @@ def _no_path(value: Any) -> bool:
 def _regime(key: str, value: Any) -> str | list[str]:
     from .diagnostics import REGIMES
 
-    items = value if isinstance(value, (list, tuple)) else [value]
-    if not items:
-        raise GdrunError(f"{key} must name at least one regime")
-    for item in items:
-        if not isinstance(item, str) or item not in REGIMES:
-            raise GdrunError(f"{key} must be one of {', '.join(REGIMES)} (or a list of them), got {show(item)}"
-                             f"{closest(str(item), REGIMES)}")  # fmt: skip
-    return items[0] if len(items) == 1 else list(items)
+    return _one_of(key, value, REGIMES, "regime")
 
 
 def _status(key: str, value: Any) -> str | list[str]:
+    return _one_of(key, value, STATUSES, "status")
+
+
+def _one_of(key: str, value: Any, choices: tuple[str, ...], what: str) -> str | list[str]:
+    """A name of ``choices``, or a non-empty list of them (kept as a list)."""
     items = value if isinstance(value, (list, tuple)) else [value]
     if not items:
-        raise GdrunError(f"{key} must name at least one status")
+        raise GdrunError(f"{key} must name at least one {what}")
     for item in items:
-        if not isinstance(item, str) or item not in STATUSES:
-            raise GdrunError(f"{key} must be one of {', '.join(STATUSES)} (or a list of them), got {show(item)}"
-                             f"{closest(str(item), STATUSES)}")  # fmt: skip
+        if not isinstance(item, str) or item not in choices:
+            raise GdrunError(f"{key} must be one of {', '.join(choices)} (or a list of them), got {show(item)}"
+                             f"{closest(str(item), choices)}")  # fmt: skip
     return items[0] if len(items) == 1 else list(items)
 
 
