@@ -390,18 +390,28 @@ def _edge_of_stability(steps, value, lrs, opts: dict, sharpness) -> dict | None:
     begin = end - best + 1
     if abs(s_lam[0] / edge[0] - 1) <= EDGE_TOL:  # it sat there from the start: a quadratic at its bound
         return None
-    rows = np.flatnonzero((steps >= s_steps[begin]) & np.isfinite(value))
-    if len(rows) < 2:
-        return None
-    rises = int(np.sum(np.diff(value[rows]) > 0))
-    measurable = bool(np.any(np.diff(steps[rows]) == 1))  # rows that skip steps can hide the rises
-    if (measurable and rises < EDGE_MIN_RISES) or not value[rows[-1]] < value[rows[0]]:
+    if len(sharpness) >= 4:  # the path's own record: the value at each sample, and its rises up to the next one
+        s_value = np.asarray(sharpness[2], dtype=np.float64).ravel()[keep][order]
+        s_rises = np.asarray(sharpness[3], dtype=np.int64).ravel()[keep][order]
+        finite_rows = np.flatnonzero(np.isfinite(value))
+        if not len(finite_rows) or not np.isfinite(s_value[begin]):
+            return None
+        rises, measurable = int(s_rises[begin:].sum()), True
+        value_start, value_final = float(s_value[begin]), float(value[finite_rows[-1]])
+    else:
+        rows = np.flatnonzero((steps >= s_steps[begin]) & np.isfinite(value))
+        if len(rows) < 2:
+            return None
+        rises = int(np.sum(np.diff(value[rows]) > 0))
+        measurable = bool(np.any(np.diff(steps[rows]) == 1))  # rows that skip steps can hide the rises
+        value_start, value_final = float(value[rows[0]]), float(value[rows[-1]])
+    if (measurable and rises < EDGE_MIN_RISES) or not value_final < value_start:
         return None
     return {
         "edge_sharpness": float(edge[end]), "edge_rule": text.split(" = ")[0] + "/lr",
         "edge_from_step": int(s_steps[begin]), "edge_to_step": int(s_steps[end]), "edge_samples": best,
         "sharpness_samples": n, "sharpness_first": float(s_lam[0]), "sharpness_first_step": int(s_steps[0]),
-        "value_rises": rises if measurable else None, "value_edge_start": float(value[rows[0]]), "value_final": float(value[rows[-1]]),
+        "value_rises": rises if measurable else None, "value_edge_start": value_start, "value_final": value_final,
     }  # fmt: skip
 
 
@@ -416,7 +426,10 @@ def judge(trace: Trace, status: str, optimizer: str, options: dict, start, final
     """Why the run behaved as it did: its regime, one sentence with the evidence, and the numbers.
 
     ``start``/``final`` are :class:`gdrun.curvature.Spectrum` objects (or None) at the run's first
-    and last point; ``sharpness`` is ``(steps, lambda_max)`` sampled along the path (or None);
+    and last point; ``sharpness`` is ``(steps, lambda_max)`` sampled along the path (or None), or
+    ``(steps, lambda_max, value, rises)`` with the value at each sample and how often the value rose
+    from one step to the next between it and the next sample (the whole path, when ``trace`` is
+    only the run's last rows);
     ``status`` is the run's (converged, diverged, max_epochs, interrupted, failed).
     """
     opts = resolved_options(optimizer, options)

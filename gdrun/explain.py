@@ -12,6 +12,7 @@ metrics; :func:`panel_lines` and :func:`print_explanation` show the result.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,9 +35,22 @@ class PathRecorder:
         self.stopped: dict[int, tuple[np.ndarray, ...]] = {}  # a run's tail, from the block it stopped in
         self.sample_steps: list[np.ndarray] = []
         self.sample_x: list[np.ndarray] = []  # (P, B, n) per block
+        self.sample_value: list[np.ndarray] = []  # (P, B)
         self.sample_valid: list[np.ndarray] = []  # (P, B): the sample is before or at that run's last row
+        self.rises = np.zeros((0, members), dtype=np.int64)  # (interval, B): steps whose value rose, per sample interval
+        self.previous_value: np.ndarray | None = None  # (B,) the value of the previous block's last row
+        self.broken: str | None = None  # why the recording stopped, if it did
 
     def on_block(self, block) -> None:
+        """Keep the block's rows; a failure here stops the recording, never the run (the
+        diagnostics then say what went wrong)."""
+        if self.broken is None:
+            try:
+                self._keep(block)
+            except Exception as exc:
+                self.broken = f"{type(exc).__name__}: {exc}"
+
+    def _keep(self, block) -> None:
         last = np.asarray(block.last)
         if self.latest is not None:  # runs that stopped on the last row of the previous block
             for b in np.flatnonzero(last < 0):
@@ -56,7 +70,22 @@ class PathRecorder:
         if len(picked):
             self.sample_steps.append(block.steps[picked])
             self.sample_x.append(block.x[picked].astype(np.float64))
+            self.sample_value.append(block.value[picked].astype(np.float64))
             self.sample_valid.append(picked[:, None] <= last[None, :])
+        self._count_rises(block, last)
+
+    def _count_rises(self, block, last: np.ndarray) -> None:
+        """Add up, per sample interval, the steps at which each run's value rose (edge of stability)."""
+        value = block.value
+        before = value[:1] if self.previous_value is None else self.previous_value[None, :]
+        rose = np.diff(np.concatenate([before, value]), axis=0) > 0  # (T, B): row t rose from row t - 1
+        rose &= np.arange(len(block.steps))[:, None] <= last[None, :]
+        self.previous_value = value[-1]
+        interval = (block.steps - 1) // self.stride  # a rise at step s belongs to the sample at or before s - 1
+        needed = max(int(interval.max()), 0) + 1 if len(interval) else 0
+        if needed > len(self.rises):
+            self.rises = np.concatenate([self.rises, np.zeros((needed - len(self.rises), self.members), dtype=np.int64)])
+        np.add.at(self.rises, np.maximum(interval, 0), rose.astype(np.int64))
 
     def trace(self, member: int):
         from .diagnostics import Trace
@@ -70,13 +99,38 @@ class PathRecorder:
         return Trace(steps.astype(np.int64), x.astype(np.float64), value.astype(np.float64),
                      grad_norm.astype(np.float64), lr.astype(np.float64))  # fmt: skip
 
-    def path(self, member: int) -> tuple[np.ndarray, np.ndarray]:
+    def path(self, member: int) -> "Path":
         if not self.sample_steps:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0))
+            return Path(np.zeros(0, dtype=np.int64), np.zeros((0, 0)), np.zeros(0), np.zeros(0, dtype=np.int64))
         valid = np.concatenate([v[:, member] for v in self.sample_valid])
-        steps = np.concatenate(self.sample_steps)[valid]
+        steps = np.concatenate(self.sample_steps)[valid].astype(np.int64)
         x = np.concatenate([s[:, member] for s in self.sample_x])[valid]
-        return steps.astype(np.int64), x
+        value = np.concatenate([v[:, member] for v in self.sample_value])[valid]
+        intervals = steps // self.stride
+        rises = np.array([self.rises[i, member] if i < len(self.rises) else 0 for i in intervals], dtype=np.int64)
+        return Path(steps, x, value, rises)
+
+
+@dataclass
+class Path:
+    """Points along a run: the sampled steps, their points and values, and how many steps after
+    each sample (up to the next one) raised the value."""
+
+    steps: np.ndarray  # (P,)
+    x: np.ndarray  # (P, n)
+    value: np.ndarray  # (P,)
+    rises: np.ndarray  # (P,)
+
+
+def path_from_trace(steps: np.ndarray, x: np.ndarray, value: np.ndarray, picked: np.ndarray) -> Path:
+    """The :class:`Path` of recorded rows ``picked`` (indices into the rows), counting the rises
+    between them from every recorded row (consecutive rows only: a sweep's records skip steps)."""
+    rose = np.zeros(len(steps), dtype=np.int64)
+    rose[1:] = (np.diff(value) > 0) & (np.diff(steps) == 1)
+    owner = np.searchsorted(picked, np.arange(len(steps)) - 1, side="right") - 1  # the sample at or before the row before
+    counts = np.zeros(len(picked), dtype=np.int64)
+    np.add.at(counts, owner[owner >= 0], rose[owner >= 0])
+    return Path(steps[picked], x[picked], value[picked], counts)
 
 
 def trace_from_metrics(metrics: dict[str, np.ndarray], names: tuple[str, ...]):
@@ -90,14 +144,6 @@ def trace_from_metrics(metrics: dict[str, np.ndarray], names: tuple[str, ...]):
     x = np.stack([np.asarray(metrics[n], dtype=np.float64) for n in names], axis=1)
     return Trace(np.asarray(metrics[counter]).astype(np.int64), x, np.asarray(metrics["value"], dtype=np.float64),
                  np.asarray(metrics["grad_norm"], dtype=np.float64), np.asarray(metrics["lr"], dtype=np.float64))  # fmt: skip
-
-
-def evenly(steps: np.ndarray, x: np.ndarray, count: int = PATH_SAMPLES) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``count + 1`` rows of (steps, x), evenly spaced, the first and last included."""
-    if len(steps) <= count + 1:
-        return steps, x
-    picked = np.unique(np.linspace(0, len(steps) - 1, count + 1).round().astype(int))
-    return steps[picked], x[picked]
 
 
 def diagnose(prepared, configs: list, inits: list, traces: list, paths: list, statuses: list[str],
@@ -123,10 +169,10 @@ def _diagnose(prepared, configs: list, inits: list, traces: list, paths: list, s
     n = len(curvature.names)
     along_path = n <= DENSE_MAX  # above, each spectrum is a Lanczos run: the start and the end only
     blocks, spans, rows = [], [], 0
-    for init, (path_steps, path_x), final in zip(inits, paths, finals):
+    for init, path, final in zip(inits, paths, finals):
         points = [np.asarray(init, dtype=np.float64).reshape(1, n), np.asarray(final, dtype=np.float64).reshape(1, n)]
-        if len(path_x) and along_path:
-            points.append(np.asarray(path_x, dtype=np.float64).reshape(-1, n))
+        if len(path.x) and along_path:
+            points.append(np.asarray(path.x, dtype=np.float64).reshape(-1, n))
         count = sum(len(p) for p in points)
         spans.append((rows, count))
         rows += count
@@ -141,13 +187,13 @@ def _diagnose(prepared, configs: list, inits: list, traces: list, paths: list, s
     spectra = [s if ok else not_finite("no Hessian: the point is not finite") for s, ok in zip(spectra, finite)]
     no_path = _no_gradient_path(prepared, curvature.names)
     results = []
-    for config, trace, (path_steps, _), status, (at, count) in zip(configs, traces, paths, statuses, spans):
+    for config, trace, path, status, (at, count) in zip(configs, traces, paths, statuses, spans):
         start, final = spectra[at], spectra[at + 1]
         along = spectra[at + 2 : at + count]
         sharpness = None
         if len(along):
             keep = [i for i, s in enumerate(along) if s.lambda_max is not None]
-            sharpness = (np.asarray(path_steps)[keep], np.array([along[i].lambda_max for i in keep]))
+            sharpness = (path.steps[keep], np.array([along[i].lambda_max for i in keep]), path.value[keep], path.rises[keep])
         names = tuple(curvature.names)
         results.append(_one(config, names, trace, status, start, final, sharpness, gradients[at + 1], finite[at + 1], no_path))
     return results
@@ -259,14 +305,15 @@ def suggestion(diagnostics: dict[str, Any], optimizer: str, options: dict[str, A
     return text
 
 
-def path_samples(steps: np.ndarray, x: np.ndarray, epochs: int) -> tuple[np.ndarray, np.ndarray]:
+def path_samples(trace, epochs: int) -> Path:
     """The recorded rows :class:`PathRecorder` would have kept (steps that are multiples of its
-    stride), else evenly spaced ones (a sweep records every Nth step)."""
+    stride), else evenly spaced ones (a sweep records every Nth step), as a :class:`Path`."""
     stride = max(1, math.ceil(epochs / PATH_SAMPLES))
-    picked = np.flatnonzero(steps % stride == 0)
-    if len(picked) >= 2:
-        return steps[picked], x[picked]
-    return evenly(steps, x)
+    picked = np.flatnonzero(trace.steps % stride == 0)
+    if len(picked) < 2:
+        count = len(trace.steps)
+        picked = np.unique(np.linspace(0, count - 1, min(count, PATH_SAMPLES + 1)).round().astype(int))
+    return path_from_trace(trace.steps, trace.x, trace.value, picked)
 
 
 def explain_path(path) -> tuple[Any, dict[str, Any]]:
@@ -288,9 +335,9 @@ def explain_path(path) -> tuple[Any, dict[str, Any]]:
     trace = trace_from_metrics(record.metrics, tuple(prepared.names))
     if trace is None:
         raise GdrunError(f"{path} recorded no rows (nothing to explain)")
-    steps, x = path_samples(trace.steps, trace.x, prepared.config.epochs)
+    path = path_samples(trace, prepared.config.epochs)
     tail = Trace(*(a[-TAIL_ROWS:] for a in (trace.steps, trace.x, trace.value, trace.grad_norm, trace.lr)))
-    diagnostics = diagnose(prepared, [prepared.config], [trace.x[0]], [tail], [(steps, x)], [record.summary["status"]],
+    diagnostics = diagnose(prepared, [prepared.config], [trace.x[0]], [tail], [path], [record.summary["status"]],
                            [trace.x[-1]])[0]  # fmt: skip
     return record, diagnostics
 

@@ -252,7 +252,12 @@ def execute_batch(configs: list[Config], runs_dir: str | Path = "runs", output: 
 
     if outcome is not None and outcome.error is not None:
         crash = outcome.error
-    explained = _explain(everything, recorder, outcome) if recorder is not None and crash is None else {}
+    explained: dict[int, dict] = {}
+    if recorder is not None and crash is None:
+        try:
+            explained = _explain(everything, recorder, outcome)
+        except KeyboardInterrupt:  # Ctrl-C while explaining: the run itself is done; record it without them
+            explained = {}
     results = []
     for b, (p, run_dir, summary) in enumerate(zip(everything, run_dirs, summaries)):
         summary.update(_summary_end(p, outcome, crash, time.perf_counter() - started, member=b))
@@ -291,6 +296,9 @@ def _explain(everything: list[Prepared], recorder, outcome) -> dict[int, dict]:
     members = [b for b in range(len(everything)) if outcome.seen[b]]
     if not members:
         return {}
+    if recorder.broken is not None:
+        why = f"undetermined: the diagnostics could not record the run ({recorder.broken})"[:300]
+        return {b: {"regime": "undetermined", "verdict": why} for b in members}
     started = time.perf_counter()
     found = diagnose(everything[0], [everything[b].config for b in members], [everything[b].init for b in members],
                      [recorder.trace(b) for b in members], [recorder.path(b) for b in members],

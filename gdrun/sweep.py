@@ -374,6 +374,9 @@ def _explain_batch(first, configs: list[Config], x0: np.ndarray, path, outcome) 
     from .explain import diagnose
 
     members = [b for b in range(len(configs)) if outcome.seen[b]]
+    if path.broken is not None:
+        why = f"undetermined: the diagnostics could not record the run ({path.broken})"[:300]
+        return [{"regime": "undetermined", "verdict": why} if outcome.seen[b] else None for b in range(len(configs))]
     found = diagnose(first, [configs[b] for b in members], [x0[b] for b in members], [path.trace(b) for b in members],
                      [path.path(b) for b in members], [outcome.status[b] for b in members],
                      [outcome.x[b] for b in members]) if members else []  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gdrun.explain import TAIL_ROWS, PathRecorder
+from gdrun.explain import TAIL_ROWS, PathRecorder, path_from_trace
 from tests.helpers import run_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -266,9 +266,14 @@ def test_path_recorder_keeps_each_runs_own_tail_across_blocks():
         expected = collect.x(b)
         trace = recorder.trace(b)
         assert np.array_equal(trace.x, expected[-TAIL_ROWS:]), b
-        steps, points = recorder.path(b)
-        assert steps[0] == 0 and np.array_equal(points[0], expected[0])
-        assert steps[-1] <= len(expected) - 1 and np.array_equal(points, expected[steps])
+        path = recorder.path(b)
+        assert path.steps[0] == 0 and np.array_equal(path.x[0], expected[0])
+        assert path.steps[-1] <= len(expected) - 1 and np.array_equal(path.x, expected[path.steps])
+        values = collect.value(b)
+        assert np.array_equal(path.value, values[path.steps])
+        # the rises after each sample, up to the next one, as counted from every row the run reported
+        picked = path.steps  # rows are steps here: every step is reported
+        assert np.array_equal(path.rises, path_from_trace(np.arange(len(values)), expected, values, picked).rises)
     assert len(set(int(outcome.iterations[b]) for b in range(4))) == 4  # they stopped at four different rows
 
 
@@ -276,3 +281,34 @@ def test_a_slope_without_curvature_is_not_called_stalled(gdrun):
     d = _summary(gdrun, "x + y", "--epochs", "50")["diagnostics"]
     assert d["regime"] == "crawling" and "value keeps falling" in d["verdict"] and "no curvature" in d["verdict"]
     assert d["largest_stable_lr"] is None and "no positive curvature" in d["no_bound_because"]
+
+
+def test_edge_of_stability_is_seen_over_the_whole_path(gdrun):
+    """GD on 0.25 (x^2 y^2 - 1)^2 from (2, 0.1) at lr 0.3: the sharpness rises to 2/lr and hovers
+    there while the value falls with short-term rises (Cohen et al. 2021); the run keeps only its
+    last rows, so the rises come from the path's own count."""
+    args = ("0.25*(x**2*y**2 - 1)**2", "--init", "x=2,y=0.1", "--lr", "0.3", "--epochs", "300")
+    d = _summary(gdrun, *args)["diagnostics"]
+    assert d["regime"] == "edge_of_stability", d["verdict"]
+    assert d["facts"]["edge_sharpness"] == pytest.approx(2 / 0.3) and d["facts"]["value_rises"] >= 2
+    sharp = d["sharpness"]["lambda_max"]
+    assert sharp[0] < 0.9 * 2 / 0.3 and abs(sharp[-1] - 2 / 0.3) < 0.05 * 2 / 0.3
+    r = gdrun("minimize", *args, "--quiet")
+    explained = json.loads(gdrun("explain", str(r.run_dirs()[-1]), "--json").out)["diagnostics"]
+    assert explained["regime"] == "edge_of_stability" and explained["verdict"] == d["verdict"]
+    assert _summary(gdrun, *args[:-4], "--lr", "0.01", "--epochs", "300")["diagnostics"]["regime"] != "edge_of_stability"
+
+
+def test_a_failure_of_the_diagnostics_never_fails_the_run(gdrun, monkeypatch):
+    """The recorder runs inside the engine loop: if it breaks, the run still ends as it would have,
+    and its diagnostics say why they are missing."""
+    from gdrun import explain
+
+    def broken(self, block):
+        raise IndexError("a bug")
+
+    monkeypatch.setattr(explain.PathRecorder, "_keep", broken)
+    s = _summary(gdrun, "x2", "--lr", "0.1", "--epochs", "10")
+    assert s["status"] == "max_epochs" and s["params"]["x"] == pytest.approx(0.8053, abs=5e-5)
+    assert s["diagnostics"] == {"regime": "undetermined",
+                                "verdict": "undetermined: the diagnostics could not record the run (IndexError: a bug)"}
