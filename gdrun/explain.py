@@ -46,7 +46,8 @@ class PathRecorder:
         diagnostics then say what went wrong)."""
         if self.broken is None:
             try:
-                self._keep(block)
+                with np.errstate(all="ignore"):  # a diverging run's inf - inf is a row like any other here
+                    self._keep(block)
             except Exception as exc:
                 self.broken = f"{type(exc).__name__}: {exc}"
 
@@ -126,7 +127,8 @@ def path_from_trace(steps: np.ndarray, x: np.ndarray, value: np.ndarray, picked:
     """The :class:`Path` of recorded rows ``picked`` (indices into the rows), counting the rises
     between them from every recorded row (consecutive rows only: a sweep's records skip steps)."""
     rose = np.zeros(len(steps), dtype=np.int64)
-    rose[1:] = (np.diff(value) > 0) & (np.diff(steps) == 1)
+    with np.errstate(invalid="ignore"):
+        rose[1:] = (np.diff(value) > 0) & (np.diff(steps) == 1)
     owner = np.searchsorted(picked, np.arange(len(steps)) - 1, side="right") - 1  # the sample at or before the row before
     counts = np.zeros(len(picked), dtype=np.int64)
     np.add.at(counts, owner[owner >= 0], rose[owner >= 0])
