@@ -163,9 +163,7 @@ def diagnose(prepared, configs: list, inits: list, traces: list, paths: list, st
 
 def _diagnose(prepared, configs: list, inits: list, traces: list, paths: list, statuses: list[str],
               finals: list) -> list[dict[str, Any]]:  # fmt: skip
-    from .curvature import for_prepared
-
-    from .curvature import DENSE_MAX
+    from .curvature import DENSE_MAX, for_prepared, not_finite
 
     curvature = for_prepared(prepared)
     n = len(curvature.names)
@@ -184,8 +182,6 @@ def _diagnose(prepared, configs: list, inits: list, traces: list, paths: list, s
         finite = np.isfinite(X).all(axis=1)
         spectra = curvature.spectra(np.where(finite[:, None], X, 0.0))
         _, gradients = curvature.gradient(np.where(finite[:, None], X, 0.0))
-    from .curvature import not_finite
-
     spectra = [s if ok else not_finite("no Hessian: the point is not finite") for s, ok in zip(spectra, finite)]
     no_path = _no_gradient_path(prepared, curvature.names)
     results = []
@@ -210,7 +206,10 @@ def _one(config, names: tuple[str, ...], trace, status: str, start, final, sharp
     target = config.stop.grad_norm_below or 1e-3
     verdict = judge(trace, status, config.optimizer, options, start, final, sharpness, grad_target=target) \
         if trace is not None else None  # fmt: skip
-    curvature_now = final if final.lambda_max is not None else start
+    # the curvature the run answers to: where it started when it diverged (the far end may have none),
+    # else where it ended; the other one when that has no Hessian (as judge does)
+    first, second = (start, final) if verdict is not None and verdict.regime == "diverging" else (final, start)
+    curvature_now = first if first.lambda_max is not None else second
     bound = stability_bound(config.optimizer, options, curvature_now.lambda_max)
     lr = float(trace.lr[-1]) if trace is not None and len(trace.lr) else float(config.lr)
     result: dict[str, Any] = {

@@ -404,3 +404,6 @@ def test_the_readme_states_the_limits_the_code_enforces():
     assert rows["`dim`"] == f"{inputs.MAX_DIM:,}" and rows["`epochs`"] == f"{inputs.MAX_EPOCHS:,}"
     assert rows["a batch's state (runs x parameters)"] == f"{inputs.MAX_STATE:,}"
     assert rows["configs of one sweep"] == f"{inputs.MAX_SWEEP_CONFIGS:,}"
+    from gdrun.expr import MAX_NODES
+
+    assert rows["an expression with its `let` names substituted"] == f"{MAX_NODES:,} operations"
