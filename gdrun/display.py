@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .engine import Block
-from .explain import panel_lines
+from .explain import EXPLAIN_COLUMNS, panel_lines
 from .runs import json_number, summary_number
 
 STATUS_STYLE = {
@@ -321,7 +321,8 @@ def sweep_report(summary: dict[str, Any], results: list[dict[str, str]], mode: s
     ok = [r for r in rows if r["status"] in ("converged", "max_epochs")]
     ok.sort(key=lambda r: (summary_number(r["value"]) is None, summary_number(r["value"]) or 0.0))
     if ok:
-        columns = [c for c in rows[0] if c not in ("reason", "batch", "batch_time_s", "updates", "verdict")]
+        hidden = ("reason", "batch", "batch_time_s", "updates", *(c for c in EXPLAIN_COLUMNS if c != "regime"))
+        columns = [c for c in rows[0] if c not in hidden]  # results.csv has them all
         params = [c for c in columns if c.startswith("param.")]
         shown = len(params)
         while True:  # the final parameters' columns give way first, so no number is cut short

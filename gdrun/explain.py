@@ -247,6 +247,22 @@ def _no_gradient_path(prepared, names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name for name in names if name not in reached)
 
 
+#: results.csv's columns with ``gdrun sweep --explain``: a config's regime, its sharpness at the end,
+#: its bound, lr times the sharpness, the verdict
+EXPLAIN_COLUMNS = ("regime", "lambda_max", "largest_stable_lr", "lr_times_lambda_max", "verdict")
+
+
+def explain_cells(diagnostics: dict[str, Any] | None) -> dict[str, str]:
+    """The EXPLAIN_COLUMNS of one config's results row (empty where nothing was computed)."""
+    if diagnostics is None:
+        return dict.fromkeys(EXPLAIN_COLUMNS, "")
+    final = diagnostics.get("final") or {}
+    numbers = {"lambda_max": final.get("lambda_max"), "largest_stable_lr": diagnostics.get("largest_stable_lr"),
+               "lr_times_lambda_max": diagnostics.get("lr_times_lambda_max")}  # fmt: skip
+    cells = {k: "" if v is None else repr(float(v)) for k, v in numbers.items()}
+    return {"regime": diagnostics.get("regime", ""), **cells, "verdict": diagnostics.get("verdict", "")}
+
+
 # ---------------------------------------------------------------------------- showing it
 
 

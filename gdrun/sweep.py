@@ -465,6 +465,8 @@ class SweepDir:
     """Writes (and reads back) one sweep's directory. Only the main process writes."""
 
     def __init__(self, path: Path, swept: list[str], param_names: list[str], width: int, explain: bool = False):
+        from .explain import EXPLAIN_COLUMNS
+
         self.path = path
         self.swept = swept
         self.param_names = param_names
@@ -506,27 +508,14 @@ class SweepDir:
                 value = result.params[b].get(name)
                 row[f"param.{name}"] = "" if value is None else repr(float(value))
             if result.diagnostics is not None:
+                from .explain import explain_cells
+
                 row.update(explain_cells(result.diagnostics[b]))
             rows.append(row)
         text = io.StringIO(newline="")
         csv.DictWriter(text, self.columns).writerows(rows)
         append_whole(self.path / RESULTS_FILE, text.getvalue().encode())  # whole rows, or none
         return rows
-
-
-#: results.csv's columns with --explain: a config's regime, its sharpness at the end, its bound, the verdict
-EXPLAIN_COLUMNS = ("regime", "lambda_max", "largest_stable_lr", "lr_times_lambda_max", "verdict")
-
-
-def explain_cells(diagnostics: dict[str, Any] | None) -> dict[str, str]:
-    """The EXPLAIN_COLUMNS of one config's results row (empty where nothing was computed)."""
-    if diagnostics is None:
-        return dict.fromkeys(EXPLAIN_COLUMNS, "")
-    final = diagnostics.get("final") or {}
-    numbers = {"lambda_max": final.get("lambda_max"), "largest_stable_lr": diagnostics.get("largest_stable_lr"),
-               "lr_times_lambda_max": diagnostics.get("lr_times_lambda_max")}  # fmt: skip
-    cells = {k: "" if v is None else repr(float(v)) for k, v in numbers.items()}
-    return {"regime": diagnostics.get("regime", ""), **cells, "verdict": diagnostics.get("verdict", "")}
 
 
 def _cell(value: Any) -> str:
