@@ -41,7 +41,12 @@ def run_expecting(config, runs_dir: str | Path, output, base: Path | None = None
     if not rules:
         return execute(config, runs_dir, output, base)[1]
     check_names(rules, prepare(config, base))
-    summary, code = execute(config, runs_dir, replace(output, mode="quiet") if output.mode == "json" else output, base)
+    quiet = replace(output, mode="quiet", plot=False) if output.mode == "json" else output
+    summary, code = execute(config, runs_dir, quiet, base)
+    if output.plot and output.mode == "json":  # drawn here, so that it says where on stderr as --json does
+        from .runner import plot_run
+
+        plot_run(Path(summary["run_dir"]), output)
     results = evaluate(rules, summary, config.expect)
     if output.mode == "json":
         print(json.dumps({**summary, "expect": [r.to_json() for r in results]}, indent=2))

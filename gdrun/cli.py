@@ -104,6 +104,7 @@ Opts = typer.Option([], "--opt", "-o", metavar="KEY=VALUE", help="An optimizer o
 ScheduleFlag = typer.Option(None, "--schedule", metavar="NAME[:KEY=VALUE...]",
                             help="Learning-rate schedule, stepped per epoch, e.g. step:step_size=10:gamma=0.5.")  # fmt: skip
 ClipNorm = typer.Option(None, "--clip-norm", click_type=FloatFlag, help="Clip each gradient to this 2-norm (torch's clip_grad_norm_).")
+Plot = typer.Option(False, "--plot", help="At the end, draw the run into plot.png in its directory (see gdrun plot).")
 Let = typer.Option([], "--let", metavar="NAME=EXPR",
                    help="An intermediate name the expression uses, e.g. --let z=x+y (repeatable, in order; later ones may use earlier ones).")  # fmt: skip
 ClipValue = typer.Option(None, "--clip-value", click_type=FloatFlag, help="Clip each gradient component to [-v, v] (clip_grad_value_).")
@@ -132,22 +133,23 @@ def _flags(stop: dict[str, Any], **flags: Any) -> dict[str, Any]:
     return raw
 
 
-def _output(ctx: typer.Context, quiet: bool, as_json: bool):
+def _output(ctx: typer.Context, quiet: bool, as_json: bool, plot: bool = False):
     from .runner import Output
 
     if quiet and as_json:
         raise GdrunError("choose one of --quiet and --json")
     argv = ctx.obj if isinstance(ctx.obj, list) else sys.argv[1:]
     mode = "quiet" if quiet else "json" if as_json else "table"
-    return Output(mode=mode, command=["gdrun", *argv], warn=lambda message: print(f"gdrun: warning: {message}", file=sys.stderr))
+    return Output(mode=mode, command=["gdrun", *argv], plot=plot,
+                  warn=lambda message: print(f"gdrun: warning: {message}", file=sys.stderr))  # fmt: skip
 
 
 def _run_config(ctx: typer.Context, raw: dict[str, Any], sets: list[str], runs_dir: Path, quiet: bool, as_json: bool,
-                base: Path | None = None) -> None:  # fmt: skip
+                base: Path | None = None, plot: bool = False) -> None:  # fmt: skip
     from .config import apply_sets, validate
     from .runner import execute
 
-    output = _output(ctx, quiet, as_json)
+    output = _output(ctx, quiet, as_json, plot)
     config = validate(apply_sets(raw, sets))
     if config.expect is not None:  # the run must reach what its expect: part says: exit 0 or 1
         from .check import run_expecting
@@ -190,6 +192,7 @@ def minimize(
     runs_dir: Path = RunsDir,
     quiet: bool = Quiet,
     as_json: bool = Json,
+    plot: bool = Plot,
 ) -> None:
     """Minimize FUNCTION by gradient descent and record the run under runs/.
 
@@ -221,12 +224,12 @@ def minimize(
             raw["optimizer_options"] = {**raw.get("optimizer_options", {}), **options}
             if variant_lr is not None:
                 raw["lr"] = variant_lr
-        _run_config(ctx, raw, sets, runs_dir, quiet, as_json)
+        _run_config(ctx, raw, sets, runs_dir, quiet, as_json, plot=plot)
     from .config import apply_sets, validate
 
     if not reach > 0:
         raise GdrunError(f"--reach must be positive, got {reach}")
-    output = _output(ctx, quiet, as_json)
+    output = _output(ctx, quiet, as_json, plot)
     _, code = compare(variants(validate(apply_sets(raw, sets)), optimizer), runs_dir, output, reach)
     raise typer.Exit(code)
 
@@ -270,6 +273,7 @@ def fit(
     runs_dir: Path = RunsDir,
     quiet: bool = Quiet,
     as_json: bool = Json,
+    plot: bool = Plot,
 ) -> None:
     """Fit MODEL to data by gradient descent (full batch, SGD or mini-batches) and record the run.
 
@@ -308,7 +312,7 @@ def fit(
         init=init, init_range=init_range, seed=seed, backend=backend, device=device, dtype=dtype, optimizer=optimizer,
         every=every, name=name,
     )}  # fmt: skip
-    _run_config(ctx, raw, sets, runs_dir, quiet, as_json)
+    _run_config(ctx, raw, sets, runs_dir, quiet, as_json, plot=plot)
 
 
 @app.command()
@@ -320,6 +324,7 @@ def run(
     runs_dir: Path = RunsDir,
     quiet: bool = Quiet,
     as_json: bool = Json,
+    plot: bool = Plot,
 ) -> None:
     """Run the experiment described by a YAML CONFIG (keys named as the flags of "minimize").
 
@@ -335,7 +340,7 @@ def run(
 
     raw = load_config(config)
     raw.setdefault("name", config.stem if config.name != "config.yaml" else None)
-    _run_config(ctx, raw, sets, runs_dir, quiet, as_json, base=config.parent)
+    _run_config(ctx, raw, sets, runs_dir, quiet, as_json, base=config.parent, plot=plot)
 
 
 @app.command()
@@ -492,6 +497,53 @@ def explain(
 
 @app.command()
 @user_errors
+def plot(
+    paths: list[Path] = typer.Argument(..., help="Run directories (several: overlaid), a sweep directory, or SWEEP_DIR/ID."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE",
+                                       help="Where to write the picture (default: plot.png, or plot.gif with --animate, "
+                                            "in the first directory given)."),  # fmt: skip
+    every: Optional[int] = typer.Option(None, "--every", click_type=IntFlag,
+                                        help="A fit: draw the model every N epochs (default: about 8 curves)."),  # fmt: skip
+    animate: bool = typer.Option(False, "--animate", help="An animated GIF of a fit (the model epoch by epoch) or of a 1-D or 2-D path."),
+    terminal: bool = typer.Option(False, "--terminal", help="Draw the curves in the terminal instead (for a remote machine)."),
+) -> None:
+    """Draw a run, several runs, a fit or a sweep: the natural picture of what the directory holds.
+
+    A 1-D function: f(x) with the iterates on it; 2-D: the path on a contour with the known minima;
+    every run: value and |grad| against step; a fit: the data and the model before, during and
+    after; several runs: one contour and one axis with a legend; a sweep over one number: the final
+    value against it by status, over two: a heat map with the diverged region and the predicted bound.
+
+    Example:
+
+        gdrun minimize x2 --lr 1 --epochs 10 --quiet && gdrun plot runs/$(ls -t runs | head -1)
+
+        gdrun plot runs/<run-a> runs/<run-b> -o compare.png
+
+        gdrun plot runs/<sweep-dir> --terminal
+    """
+    from . import plots
+
+    if every is not None and every < 1:
+        raise GdrunError(f"--every must be a whole number of epochs from 1, got {every}")
+    if terminal and (animate or out is not None):
+        raise GdrunError("--terminal draws in the terminal: it takes no --animate or --out")
+    records = plots.read(list(paths))
+    if terminal:
+        print(plots.terminal(records))
+        return
+    first = records[0].path if records[0].kind != "sweep config" else Path(records[0].path).parent
+    if animate:
+        target = out or Path(first) / "plot.gif"
+        written = plots.animation(records, target, every)
+    else:
+        default = plots.PLOT_FILE if records[0].kind != "sweep config" else f"plot-{Path(records[0].path).name}.png"
+        written = plots.save(plots.figure(records, every), out or Path(first) / default)
+    print(f"plot: {written}")
+
+
+@app.command()
+@user_errors
 def sweep(
     ctx: typer.Context,
     config: Path = typer.Argument(..., help="A YAML config; its sweep: part (if any) declares the sweep."),
@@ -517,6 +569,7 @@ def sweep(
     runs_dir: Path = RunsDir,
     quiet: bool = Quiet,
     as_json: bool = Json,
+    plot: bool = typer.Option(False, "--plot", help="At the end, draw the sweep into plot.png in its directory (see gdrun plot)."),
 ) -> None:
     """Run many configs at once: numbers become arrays along the batch axis.
 
@@ -535,7 +588,7 @@ def sweep(
     from .config import apply_sets, load_yaml
     from .sweep import SweepOptions, parse_param_flag, read_results, run_sweep, validate_sweep
 
-    output = _output(ctx, quiet, as_json)
+    output = _output(ctx, quiet, as_json, plot)
     raw = load_yaml(config)
     declared = dict(raw.pop("sweep", None) or {})
     raw.setdefault("name", name or config.stem)
@@ -572,6 +625,10 @@ def sweep(
     with sweep_progress(output) as progress:
         summary, code = run_sweep(raw, spec, options, progress)
     sweep_report(summary, read_results(Path(summary["sweep_dir"])), output.mode)
+    if plot:
+        from .runner import plot_run
+
+        plot_run(Path(summary["sweep_dir"]), output)
     if raw.get("expect") is not None and code == 0:  # a sweep's expect: rules, per config (see gdrun check)
         from .check import evaluate_sweep
         from .config import validate

@@ -74,7 +74,7 @@ def compare(runs: list[tuple[str, Config]], runs_dir: str | Path, output, reach:
             labels = ", ".join(runs[i][0] for i in members)
             if output.mode == "table":
                 console.print(f"[bold]{labels}[/bold] ({'one batch' if len(members) > 1 else 'one run'}) ...", highlight=False)
-            results = execute_batch([runs[i][1] for i in members], runs_dir, replace(output, mode="quiet"), base)
+            results = execute_batch([runs[i][1] for i in members], runs_dir, replace(output, mode="quiet", plot=False), base)
             for i, (summary, _) in zip(members, results):
                 by_variant[i] = summary
                 if output.mode == "table":
@@ -91,8 +91,22 @@ def compare(runs: list[tuple[str, Config]], runs_dir: str | Path, output, reach:
         print(json.dumps({"reach": reach, "interrupted": interrupted, "ranking": rows}, indent=2))
     elif output.mode == "table":
         console.print(ranking_table(rows, reach))
+    if output.plot:  # every variant on one picture, in the best variant's directory
+        from pathlib import Path
+
+        from .runner import plot_run
+
+        ran = {id(s): Path(s["run_dir"]) for _, s in summaries if s is not None}
+        best_first = [ran[id(by_variant[i])] for i in _ranked_members(rows, runs, by_variant)]
+        plot_run(best_first, output, console)
     worst = max(_exit(s["status"]) for _, s in summaries if s is not None) if by_variant else EXIT_INTERRUPTED
     return rows, EXIT_INTERRUPTED if skipped else worst
+
+
+def _ranked_members(rows: list[dict[str, Any]], runs: list, by_variant: dict[int, dict]) -> list[int]:
+    """The variants that ran, in the ranking's order (best first)."""
+    index = {label: i for i, (label, _) in enumerate(runs)}
+    return [index[row["optimizer"]] for row in rows if index.get(row["optimizer"]) in by_variant]
 
 
 def _exit(status: str) -> int:

@@ -36,6 +36,7 @@ class Output:
     console: Any = None  # a rich Console; None: stdout
     command: tuple[str, ...] = ()  # the command line, recorded in the summary
     warn: Callable[[str], None] | None = None  # where warnings about the input go (stderr)
+    plot: bool = False  # --plot: draw the run into plot.png in its directory at the end
 
 
 @dataclass(frozen=True)
@@ -282,11 +283,33 @@ def execute_batch(configs: list[Config], runs_dir: str | Path = "runs", output: 
         sys.stdout.write(json_text(summaries[0]))  # as summary.json holds it: nan and inf are null
     elif output.mode == "table" and single:
         summary_panel(summaries[0], console)
+    if output.plot and single:
+        plot_run(run_dirs[0], output, console)
     full = [(d, s) for d, s in zip(run_dirs, summaries) if s["status"] == "failed" and str(s.get("reason")).startswith("disk full")]
     if full:  # the directories say so; the caller stops (a comparison runs no more variants), one line
         others = f" (and {len(full) - 1} more run directories)" if len(full) > 1 else ""
         raise GdrunError(f"{full[0][0]}{others}: {full[0][1]['reason']}", EXIT_FAILED)
     return results
+
+
+def plot_run(run_dirs: Path | list[Path], output: Output, console=None) -> Path | None:
+    """``--plot``: draw the run (several: overlaid) into plot.png in the (first) run directory and
+    say where: on stdout under a table, on stderr with --json, not at all with --quiet."""
+    from .plots import PLOT_FILE, after_run
+
+    dirs = [run_dirs] if isinstance(run_dirs, Path) else list(run_dirs)
+    if not dirs:
+        return None
+    warn = output.warn or (lambda message: print(f"gdrun: warning: {message}", file=sys.stderr))
+    where = after_run(dirs, dirs[0] / PLOT_FILE, warn)
+    if where is not None and output.mode == "table":
+        if console is not None:
+            console.print(f"plot: {where}", highlight=False, soft_wrap=True)  # a path is never wrapped
+        else:
+            print(f"plot: {where}")
+    elif where is not None and output.mode == "json":
+        print(f"gdrun: plot: {where}", file=sys.stderr)
+    return where
 
 
 def _explain(everything: list[Prepared], recorder, outcome) -> dict[int, dict]:

@@ -23,6 +23,8 @@ from typing import Any
 
 from ..errors import GdrunError
 
+PLOT_FILE = "plot.png"  # what --plot writes into a run or sweep directory
+
 
 def read(paths: list[Path]) -> list[Any]:
     """The records behind ``paths`` (run directories, a sweep directory, SWEEP_DIR/ID), checked:
@@ -66,7 +68,9 @@ def figure(records: list[Any], every: int | None = None):
 def animation(records: list[Any], out: Path, every: int | None = None) -> Path:
     """An animated GIF of a fit (the model epoch by epoch) or of a 2-D path, written to ``out``."""
     if len(records) != 1 or records[0].kind == "sweep":
-        raise GdrunError("--animate draws one run (a fit, or a run of a 2-D function)")
+        raise GdrunError("--animate draws one run: a fit, or a run of a 1-D or 2-D function")
+    if not Path(out).parent.is_dir():
+        raise GdrunError(f"cannot write the animation {out}: no such folder {Path(out).parent}")
     if records[0].summary.get("kind") == "fit":
         from .fits import animate_fit
 
@@ -91,5 +95,25 @@ def save(fig, path: Path) -> Path:
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=fig.get_dpi())
-    write_atomic(path, buffer.getvalue())
+    try:
+        write_atomic(path, buffer.getvalue())
+    except OSError as exc:
+        raise GdrunError(f"cannot write the picture {path}: {exc.strerror or exc}") from None
     return path
+
+
+def write(paths: list[Path], out: Path, every: int | None = None) -> Path:
+    """Read ``paths``, draw their natural picture and write it to ``out`` (a PNG)."""
+    return save(figure(read(paths), every), out)
+
+
+def after_run(paths: list[Path], out: Path, warn) -> Path | None:
+    """``--plot``: the picture of runs that have just ended, or None. Drawing is not part of the
+    run's verdict: a failure to draw is one warning line, and the run's exit code stands."""
+    try:
+        return write(paths, out)
+    except GdrunError as exc:
+        warn(f"no plot: {exc}")
+    except Exception as exc:  # a bug in drawing must not turn a finished run into a crash
+        warn(f"no plot: {type(exc).__name__}: {exc}")
+    return None

@@ -115,8 +115,21 @@ def resolved_fit(record) -> Any:
 
 
 def known_minima(record) -> list[tuple[float, ...]]:
-    """The known minima the summary lists (a built-in's), as points."""
-    return [tuple(m["point"]) for m in record.summary.get("known_minima") or []]
+    """The known minima of a built-in function, as points: the run's summary lists them; a config of
+    a sweep (whose summary is rebuilt from results.csv) asks the registry."""
+    listed = record.summary.get("known_minima")
+    if listed:
+        return [tuple(m["point"]) for m in listed]
+    function = record.config.get("function")
+    if record.summary.get("kind") == "fit" or not isinstance(function, str):
+        return []
+    from ..functions import REGISTRY
+
+    builtin = REGISTRY.get(function.strip().lower())
+    if builtin is None:
+        return []
+    dim = builtin.dimension(record.config.get("dim"))
+    return [tuple(m.point) for m in builtin.minima(dim)]
 
 
 def label_of(record) -> str:
