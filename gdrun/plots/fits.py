@@ -217,7 +217,7 @@ def _note_off_frame(ax, lo: float, hi: float, xs: np.ndarray, curves: np.ndarray
             fx = float(np.clip((xs[where[1]] - xspan[0]) / (xspan[1] - xspan[0]), 0.15, 0.85))
         else:
             fx = 0.5
-        edge, off = (0.0, 0.16) if side == "below" else (1.0, 0.84)
+        edge, off = (0.0, 0.16) if side == "below" else (1.0, 0.66)  # clear of a legend at the top
         ha = "left" if fx < 0.35 else "right" if fx > 0.65 else "center"  # the note stays inside the axes
         tx = max(0.02, fx - 0.05) if ha == "left" else min(0.98, fx + 0.05) if ha == "right" else fx
         note = ax.annotate(text, xy=(fx, edge), xycoords="axes fraction", xytext=(tx, off), textcoords="axes fraction",
@@ -225,6 +225,7 @@ def _note_off_frame(ax, lo: float, hi: float, xs: np.ndarray, curves: np.ndarray
                            bbox={"boxstyle": "round,pad=0.25", "fc": "white", "ec": "#bbbbbb", "alpha": 0.9},
                            arrowprops={"arrowstyle": "->", "color": "#444444", "lw": 1.2})  # fmt: skip
         note.set_gid(f"offframe:{side}")
+        note.set_zorder(6)  # above the legend (5), which "best" places without knowing of the notes
 
 
 def _note_hidden(ax, curves: np.ndarray, epochs: list[int], height: float) -> None:
