@@ -37,7 +37,7 @@ def test_no_arguments_prints_the_whole_help_on_many_lines(gdrun):
     lines = r.err.splitlines()
     assert len(lines) > 10 and lines[0].startswith("Usage: gdrun")
     assert "gdrun: error" not in r.err
-    for command in ("minimize", "fit", "run", "check", "functions", "grad", "show", "explain", "sweep"):
+    for command in ("minimize", "fit", "run", "check", "functions", "grad", "show", "explain", "plot", "sweep"):
         assert any(line.strip().startswith(command + " ") for line in lines), command
 
 
@@ -46,7 +46,7 @@ def test_an_unknown_command_is_suggested_once(gdrun):
     assert r.code == 2
     assert r.err.count("\n") == 1 and r.err.startswith("gdrun: error: unknown command 'minimze'")
     assert r.err.lower().count("did you mean") == 1 and "did you mean 'minimize'?" in r.err
-    assert "choices: check, explain, fit, functions, grad, minimize, run, show, sweep" in r.err
+    assert "choices: check, explain, fit, functions, grad, minimize, plot, run, show, sweep" in r.err
 
 
 def test_one_optimizer_variant_with_options_runs_as_the_readme_writes_it(gdrun):
