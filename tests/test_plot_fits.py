@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -193,18 +192,16 @@ def test_lr_twin_axis_only_when_lr_changes(runs):
     assert twin is None and len(fig.get_axes()) == 3  # left, its colorbar, the loss
 
 
-def test_long_fit_is_fast_decimated_and_keeps_first_and_last(gdrun, tmp_path):
+def test_a_long_fit_is_decimated_and_keeps_first_and_last(gdrun, tmp_path):
     result = gdrun("fit", "w*x + c", "--x", "1,2,3,4", "--y", "3,5,7,9", "--init", "w=0,c=0", "--lr", "0.001",
                    "--epochs", "10000", "--runs-dir", str(tmp_path / "runs"), "--quiet")  # fmt: skip
     assert result.code == 0
     (path,) = result.run_dirs()
     metrics = read_metrics(path / "metrics.csv")
     assert len(metrics["epoch"]) == 10001
-    start = time.perf_counter()
-    records = plots.read([path])
+    records = plots.read([path])  # its speed is measured by benchmarks/bench_plot.py, not asserted here
     fig = plots.figure(records)
     plots.save(fig, tmp_path / "long.png")
-    assert time.perf_counter() - start < 2.0
     left, right, twin = panels(fig)
     loss = one(right, "loss")
     x, y = np.asarray(loss.get_xdata()), np.asarray(loss.get_ydata())

@@ -7,7 +7,6 @@ import csv
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -269,22 +268,15 @@ def test_optimizer_only_sweep_is_a_bar_chart(gdrun, tmp_path):
 # ---------------------------------------------------------------------------- speed, and no torch
 
 
-def test_ten_thousand_configs_draw_fast(gdrun, tmp_path):
+def test_ten_thousand_configs_make_one_heat_map(gdrun, tmp_path):
     sweep_dir = make_sweep(gdrun, tmp_path, X2_SWEEP, "-p", "lr=logspace(-4,0.5,100)", "-p", "init=linspace(-5,5,100)",
                            "--set", "epochs=5")  # fmt: skip
     records = plots.read([sweep_dir])
     plots.save(plots.figure(records), tmp_path / "warm.png")  # fonts and caches
-    started = time.perf_counter()
-    records = plots.read([sweep_dir])  # open_record: sweep.yaml lists the 10,000 configs
-    read = time.perf_counter()
-    fig = plots.figure(records)  # results.csv once, numpy, one call per series
+    fig = plots.figure(records)  # its speed is measured by benchmarks/bench_plot.py, not asserted here
     plots.save(fig, tmp_path / "big.png")
-    drawn = time.perf_counter()
     assert by_gid(fig, "heatmap")["heatmap"].get_array().size == 10_000
     assert "10000 configs" in fig.get_suptitle()
-    # about 0.2 s to draw, 0.4 s to save, 1 s to read sweep.yaml here; generous bounds for a busy machine
-    assert drawn - read < 3.0, f"a 10,000-config sweep took {drawn - read:.2f} s to draw and save"
-    assert drawn - started < 6.0, f"a 10,000-config sweep took {drawn - started:.2f} s to read, draw and save"
 
 
 def test_drawing_a_sweep_never_imports_torch(gdrun, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -136,14 +135,11 @@ def test_a_long_run_is_decimated_and_quick(gdrun, tmp_path):
         drawn.append(len(args[-1]))
         return original(self, *args, **kwargs)
 
-    started = time.perf_counter()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(type(plotext.figure), "signal", counting)
         text = draw(records, 100, 30, color=False)
-    elapsed = time.perf_counter() - started
-    assert drawn and max(drawn) <= 2000  # a few points per column, not 100,001
+    assert drawn and max(drawn) <= 2000  # a few points per column, not 100,001 (bench_plot.py times it)
     assert "100k" in text  # round step ticks
-    assert elapsed < 5.0  # a loose sanity bound; the benchmark measures it
 
 
 def test_no_torch_and_no_matplotlib(run_dir):
