@@ -65,6 +65,10 @@ def _finite_or_none(value: float) -> float | None:
 NOT_FINITE = "no Hessian here: not finite (not differentiable at this point?)"
 NOT_FINITE_POINT = "no Hessian here: the point is not finite"
 EXACT_MAX = 30  # symbolic second derivatives (n (n + 1) / 2 of them) up to this many variables
+#: ...and up to this nesting depth: sympy's second derivative of sin(sin(...(x))) 50 deep takes
+#: seconds, about as long as the run's own first derivative; deeper expressions use central
+#: differences of the exact gradient (the same accuracy as above EXACT_MAX variables)
+EXACT_DEPTH_MAX = 25
 #: central-difference step, relative to max(1, |x|_inf): cbrt(eps) balances truncation (h**2) and rounding (eps / h)
 FD_STEP = float(np.finfo(np.float64).eps) ** (1 / 3)
 LANCZOS_TOL = 1e-8  # ARPACK's relative tolerance on each extreme eigenvalue
@@ -419,8 +423,8 @@ class SymbolicExpression(Curvature):
 
 
 class SymbolicExpressionLarge(_CentralDifferences):
-    """An expression of more than EXACT_MAX variables: the run's own exact gradient program,
-    hvps by central differences of it."""
+    """An expression of more than EXACT_MAX variables (or nested deeper than EXACT_DEPTH_MAX): the
+    run's own exact gradient program, hvps by central differences of it."""
 
     source = "symbolic"
     label = "central differences of the symbolic gradient"
@@ -779,7 +783,9 @@ def objective_curvature(objective, source: str) -> Curvature:
         return _torch_objective(objective)
     if isinstance(objective, SeparableObjective):
         return SymbolicSeparable(objective)
-    if len(objective.variables) <= EXACT_MAX:
+    from .expr import tree_depth
+
+    if len(objective.variables) <= EXACT_MAX and tree_depth(objective.expression.tree) <= EXACT_DEPTH_MAX:
         return SymbolicExpression(objective)
     return SymbolicExpressionLarge(objective)
 

@@ -285,3 +285,20 @@ def test_gradient_source_of_a_torch_run_is_cpu_float64():
     assert value.dtype == np.float64 and G.dtype == np.float64
     assert G[0, 0] == pytest.approx(3 * 0.01, rel=1e-15)
     assert cv.hessian([[0.1, 2.0]])[0, 0, 0] == pytest.approx(0.6, rel=1e-15)
+
+
+def test_a_deeply_nested_expression_uses_central_differences_of_the_exact_gradient():
+    """sin(sin(...(x))) 30 deep: no second sympy derivation (it takes seconds); the Hessian from
+    central differences of the exact gradient still matches autograd closely."""
+    from gdrun.curvature import EXACT_DEPTH_MAX, SymbolicExpressionLarge, objective_curvature
+    from gdrun.functions import resolve
+
+    depth = EXACT_DEPTH_MAX + 5
+    objective = resolve("sin(" * depth + "x" + ")" * depth).objective
+    symbolic = objective_curvature(objective, "symbolic")
+    assert isinstance(symbolic, SymbolicExpressionLarge)
+    X = np.array([[0.3], [1.1]])
+    H = symbolic.hessian(X)
+    expected = objective_curvature(objective, "autograd").hessian(X)
+    assert np.allclose(H, expected, rtol=1e-6, atol=1e-9)
+    assert "central differences" in symbolic.spectra(X)[0].method
