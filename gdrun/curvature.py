@@ -724,17 +724,19 @@ class Autograd(Curvature):
 def _torch_objective(objective) -> Autograd:
     import torch
 
-    from .expr import Namespace
-
+    from .expr import Namespace, tree_size
     from .problems import SeparableObjective
 
     names = tuple(objective.variables)
-    kinks = None
+    kinks, cost = None, None
     if not isinstance(objective, SeparableObjective):  # the built-in separable ones have no abs
         found = _Kinks([objective.expression.tree])
         if found.found:
             kinks = lambda X: found.evaluate({name: X[:, i] for i, name in enumerate(names)}, names)[1]  # noqa: E731
-    return Autograd(names, objective.value_fn(Namespace(torch)), kinks=kinks)
+        # autograd keeps one array per operation of the expression (twice, for double backward):
+        # a chunk of the dense Hessian is bounded by operations, not by variables
+        cost = max(len(names), 4 * tree_size(objective.expression.tree))
+    return Autograd(names, objective.value_fn(Namespace(torch)), row_cost=cost, kinks=kinks)
 
 
 def _torch_fit(fit) -> Autograd:
