@@ -299,9 +299,7 @@ def _one_number(table: SweepTable, key: str | None, categorical: list[str], note
             continue
         color = STATUS_COLORS.get(status, "#7f7f7f")
         if status == "diverged":
-            n = int(mine.sum())
-            ax.scatter(x[mine], np.full(n, EDGE_Y), transform=edge, marker="x", s=40, linewidths=1.6, color=color,
-                       clip_on=False, zorder=4, label=f"diverged ({n}, drawn at the top edge)", gid="status:diverged")  # fmt: skip
+            _diverged_at_the_top(ax, x[mine], edge, size=40, width=1.6)
             continue
         points = mine & on_scale
         lost = mine & ~np.isfinite(value)
@@ -639,9 +637,7 @@ def _bars(table: SweepTable, keys: list[str]):
             continue
         color = STATUS_COLORS.get(status, "#7f7f7f")
         if status == "diverged":
-            ax.scatter(position[mine], np.full(int(mine.sum()), EDGE_Y), transform=edge, marker="x", s=60, linewidths=2,
-                       color=color, clip_on=False, zorder=4, label=f"diverged ({int(mine.sum())}, at the top edge)",
-                       gid="status:diverged")  # fmt: skip
+            _diverged_at_the_top(ax, position[mine], edge, size=60, width=2)
             continue
         bars = mine & shown
         heights = np.where(value[bars] > 0, value[bars], floor) if log_y else value[bars]
@@ -663,3 +659,10 @@ def _bars(table: SweepTable, keys: list[str]):
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     return fig
+
+
+def _diverged_at_the_top(ax, x: np.ndarray, edge, size: float, width: float) -> None:
+    """Diverged configs as red crosses on the top edge (their value is not finite, or huge)."""
+    ax.scatter(x, np.full(len(x), EDGE_Y), transform=edge, marker="x", s=size, linewidths=width,
+               color=STATUS_COLORS["diverged"], clip_on=False, zorder=4,
+               label=f"diverged ({len(x)}, drawn at the top edge)", gid="status:diverged")  # fmt: skip
