@@ -293,11 +293,7 @@ def _one_number(table: SweepTable, key: str | None, categorical: list[str], note
             _median_line(ax, x[on_scale], value[on_scale], "#444444", label, band=replicated, thin=not replicated)
 
     # the points, one scatter per status
-    for status in STATUSES:
-        mine = table.status == status
-        if not mine.any():
-            continue
-        color = STATUS_COLORS.get(status, "#7f7f7f")
+    for status, mine, color in _by_status(table):
         if status == "diverged":
             _diverged_at_the_top(ax, x[mine], edge, size=40, width=1.6)
             continue
@@ -631,11 +627,7 @@ def _bars(table: SweepTable, keys: list[str]):
     position = np.arange(n, dtype=np.float64)
     edge = ax.get_xaxis_transform()
     floor = float(value[shown][positive].min()) / 10 if log_y else 0.0
-    for status in STATUSES:
-        mine = table.status == status
-        if not mine.any():
-            continue
-        color = STATUS_COLORS.get(status, "#7f7f7f")
+    for status, mine, color in _by_status(table):
         if status == "diverged":
             _diverged_at_the_top(ax, position[mine], edge, size=60, width=2)
             continue
@@ -666,3 +658,11 @@ def _diverged_at_the_top(ax, x: np.ndarray, edge, size: float, width: float) -> 
     ax.scatter(x, np.full(len(x), EDGE_Y), transform=edge, marker="x", s=size, linewidths=width,
                color=STATUS_COLORS["diverged"], clip_on=False, zorder=4,
                label=f"diverged ({len(x)}, drawn at the top edge)", gid="status:diverged")  # fmt: skip
+
+
+def _by_status(table):
+    """(status, its configs as a mask, its colour) for each status some config has, in order."""
+    for status in STATUSES:
+        mine = table.status == status
+        if mine.any():
+            yield status, mine, STATUS_COLORS.get(status, "#7f7f7f")
