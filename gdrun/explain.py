@@ -143,9 +143,32 @@ def trace_from_metrics(metrics: dict[str, np.ndarray], names: tuple[str, ...]):
     counter = "epoch" if "epoch" in metrics else "step"
     if counter not in metrics or len(metrics[counter]) == 0 or any(n not in metrics for n in names):
         return None
-    x = np.stack([np.asarray(metrics[n], dtype=np.float64) for n in names], axis=1)
+    columns = [np.asarray(metrics[n], dtype=np.float64) for n in names]
+    x = np.stack(columns, axis=1) if columns else np.zeros((len(metrics[counter]), 0))
     return Trace(np.asarray(metrics[counter]).astype(np.int64), x, np.asarray(metrics["value"], dtype=np.float64),
                  np.asarray(metrics["grad_norm"], dtype=np.float64), np.asarray(metrics["lr"], dtype=np.float64))  # fmt: skip
+
+
+def explain_outcome(prepared, configs: list, inits: list, recorder: PathRecorder, outcome) -> dict[int, dict[str, Any]]:
+    """The diagnostics of each run of an engine batch that computed at least one row, by its place
+    in the batch (``configs`` and ``inits`` per run, ``recorder`` the batch's PathRecorder). Each
+    records ``wall_time_s``: what explaining the batch cost, beside the run's own."""
+    import time
+
+    members = [b for b in range(len(configs)) if outcome.seen[b]]
+    if not members:
+        return {}
+    if recorder.broken is not None:
+        why = f"undetermined: the diagnostics could not record the run ({recorder.broken})"[:300]
+        return {b: {"regime": "undetermined", "verdict": why} for b in members}
+    started = time.perf_counter()
+    found = diagnose(prepared, [configs[b] for b in members], [inits[b] for b in members],
+                     [recorder.trace(b) for b in members], [recorder.path(b) for b in members],
+                     [outcome.status[b] for b in members], [outcome.x[b] for b in members])  # fmt: skip
+    spent = time.perf_counter() - started
+    for diagnostics in found:
+        diagnostics["wall_time_s"] = spent
+    return dict(zip(members, found))
 
 
 def diagnose(prepared, configs: list, inits: list, traces: list, paths: list, statuses: list[str],
@@ -181,11 +204,12 @@ def _diagnose(prepared, configs: list, inits: list, traces: list, paths: list, s
     with np.errstate(all="ignore"):
         finite = np.isfinite(X).all(axis=1)
         spectra = curvature.spectra(np.where(finite[:, None], X, 0.0))
-        _, gradients = curvature.gradient(np.where(finite[:, None], X, 0.0))
+        ends = np.array([at + 1 for at, _ in spans])  # each run's final point
+        _, gradients = curvature.gradient(np.where(finite[ends, None], X[ends], 0.0))
     spectra = [s if ok else not_finite("no Hessian: the point is not finite") for s, ok in zip(spectra, finite)]
     no_path = _no_gradient_path(prepared, curvature.names)
     results = []
-    for config, trace, path, status, (at, count) in zip(configs, traces, paths, statuses, spans):
+    for config, trace, path, status, (at, count), gradient in zip(configs, traces, paths, statuses, spans, gradients):
         start, final = spectra[at], spectra[at + 1]
         along = spectra[at + 2 : at + count]
         sharpness = None
@@ -193,7 +217,7 @@ def _diagnose(prepared, configs: list, inits: list, traces: list, paths: list, s
             keep = [i for i, s in enumerate(along) if s.lambda_max is not None]
             sharpness = (path.steps[keep], np.array([along[i].lambda_max for i in keep]), path.value[keep], path.rises[keep])
         names = tuple(curvature.names)
-        results.append(_one(config, names, trace, status, start, final, sharpness, gradients[at + 1], finite[at + 1], no_path))
+        results.append(_one(config, names, trace, status, start, final, sharpness, gradient, finite[at + 1], no_path))
     return results
 
 
@@ -365,12 +389,14 @@ def print_explanation(record, diagnostics: dict[str, Any], console) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from .optim import variant_label
+
     summary, config = record.summary, record.config
     optimizer = config.get("optimizer", "sgd")
     options = config.get("optimizer_options") or {}
     steps = summary.get("iterations")
     lines: list[tuple[str, str]] = [
-        ("run", f"{optimizer}{_options_text(options)}, lr {_g(config.get('lr'))}, {steps} "
+        ("run", f"{variant_label(optimizer, options)}, lr {_g(config.get('lr'))}, {steps} "
                 f"{'epochs' if summary.get('kind') == 'fit' else 'steps'}: {summary.get('status')}"),
         ("verdict", diagnostics.get("verdict") or ""),
     ]  # fmt: skip
@@ -409,11 +435,6 @@ def print_explanation(record, diagnostics: dict[str, Any], console) -> None:
     for key, text in lines:
         grid.add_row(key, Text(text, style="bold" if key == "verdict" else ""))
     console.print(Panel(grid, title=title, expand=False))
-
-
-def _options_text(options: dict[str, Any]) -> str:
-    shown = {k: v for k, v in options.items() if v not in (None, False, 0, 0.0)}
-    return f" ({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else ""
 
 
 def _spectrum_text(spectrum: dict[str, Any]) -> str:

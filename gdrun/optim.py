@@ -222,6 +222,20 @@ OPTIMIZER_OPTIONS: dict[str, dict[str, Any]] = {
     "adadelta": {"rho": 0.9, "eps": 1e-6, "weight_decay": 0.0},
 }  # fmt: skip
 
+def variant_label(optimizer: str, options: dict | None) -> str:
+    """``"sgd:momentum=0.9"``: the optimizer with the options that differ from its defaults, as a
+    comparison writes a variant (and pictures and explanations name it)."""
+    defaults = OPTIMIZER_OPTIONS.get(optimizer, {})
+    shown = "".join(f":{k}={v}" for k, v in (options or {}).items() if v is not None and _differs(v, defaults.get(k)))
+    return f"{optimizer}{shown}"
+
+
+def _differs(value: Any, default: Any) -> bool:
+    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
+        return list(value) != list(default)
+    return value != default
+
+
 #: torch.optim's default learning rates, for reference (gdrun's lr comes from the config).
 TORCH_DEFAULT_LR = {"sgd": 1e-3, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2, "adagrad": 1e-2, "nadam": 2e-3,
                     "radam": 1e-3, "adadelta": 1.0}  # fmt: skip

@@ -256,7 +256,10 @@ def execute_batch(configs: list[Config], runs_dir: str | Path = "runs", output: 
     explained: dict[int, dict] = {}
     if recorder is not None and crash is None:
         try:
-            explained = _explain(everything, recorder, outcome)
+            from .explain import explain_outcome
+
+            explained = explain_outcome(everything[0], [p.config for p in everything], [p.init for p in everything],
+                                        recorder, outcome)  # fmt: skip
         except KeyboardInterrupt:  # Ctrl-C while explaining: the run itself is done; record it without them
             explained = {}
     results = []
@@ -310,26 +313,6 @@ def plot_run(run_dirs: Path | list[Path], output: Output, console=None) -> Path 
     elif where is not None and output.mode == "json":
         print(f"gdrun: plot: {where}", file=sys.stderr)
     return where
-
-
-def _explain(everything: list[Prepared], recorder, outcome) -> dict[int, dict]:
-    """The diagnostics of each run of the batch that computed at least one row, by member."""
-    from .explain import diagnose
-
-    members = [b for b in range(len(everything)) if outcome.seen[b]]
-    if not members:
-        return {}
-    if recorder.broken is not None:
-        why = f"undetermined: the diagnostics could not record the run ({recorder.broken})"[:300]
-        return {b: {"regime": "undetermined", "verdict": why} for b in members}
-    started = time.perf_counter()
-    found = diagnose(everything[0], [everything[b].config for b in members], [everything[b].init for b in members],
-                     [recorder.trace(b) for b in members], [recorder.path(b) for b in members],
-                     [outcome.status[b] for b in members], [outcome.x[b] for b in members])  # fmt: skip
-    spent = time.perf_counter() - started
-    for diagnostics in found:
-        diagnostics["wall_time_s"] = spent  # what explaining the batch cost, beside the run's own wall_time_s
-    return dict(zip(members, found))
 
 
 def _point(at: dict[str, float]) -> str:

@@ -359,7 +359,12 @@ def run_batch(job: BatchJob, interrupt=None) -> BatchResult:
                          engine.StopRule(stop.grad_norm_below, stop.value_below, stop.diverge_above),
                          (recorder,) + ((path,) if path else ()), interrupt, names, first.schedule, clip, labels)  # fmt: skip
     metrics = recorder.finish(outcome)
-    diagnostics = _explain_batch(first, configs, x0, path, outcome) if path is not None else None
+    diagnostics = None
+    if path is not None:  # every config's diagnostics in one batched pass (None for one that computed no row)
+        from .explain import explain_outcome
+
+        by_member = explain_outcome(first, configs, list(x0), path, outcome)
+        diagnostics = [by_member.get(b) for b in range(len(configs))]
     params = []
     for b in range(len(configs)):
         trained = dict(zip(names, outcome.x[b].tolist()))
@@ -367,21 +372,6 @@ def run_batch(job: BatchJob, interrupt=None) -> BatchResult:
     return BatchResult(job.batch, job.ids, names, outcome.status, outcome.reason, outcome.iterations.tolist(),
                        outcome.updates.tolist(), outcome.value.tolist(), outcome.grad_norm.tolist(), params, metrics,
                        time.perf_counter() - started, diagnostics)  # fmt: skip
-
-
-def _explain_batch(first, configs: list[Config], x0: np.ndarray, path, outcome) -> list[dict[str, Any] | None]:
-    """Every config's diagnostics in one batched pass (None for a config that computed no row)."""
-    from .explain import diagnose
-
-    members = [b for b in range(len(configs)) if outcome.seen[b]]
-    if path.broken is not None:
-        why = f"undetermined: the diagnostics could not record the run ({path.broken})"[:300]
-        return [{"regime": "undetermined", "verdict": why} if outcome.seen[b] else None for b in range(len(configs))]
-    found = diagnose(first, [configs[b] for b in members], [x0[b] for b in members], [path.trace(b) for b in members],
-                     [path.path(b) for b in members], [outcome.status[b] for b in members],
-                     [outcome.x[b] for b in members]) if members else []  # fmt: skip
-    by_member = dict(zip(members, found))
-    return [by_member.get(b) for b in range(len(configs))]
 
 
 class _Recorder:

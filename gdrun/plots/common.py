@@ -75,14 +75,12 @@ class RunPath:
 
 def run_path(record) -> RunPath:
     """The rows of a run (or of one config of a sweep) from its metrics, as read by open_record."""
-    metrics = record.metrics
-    counter = "epoch" if "epoch" in metrics else "step"
+    from ..explain import trace_from_metrics
+
     fixed = {"epoch", "step", "updates", "value", "grad_norm", "lr"}
-    names = tuple(k for k in metrics if k not in fixed)
-    steps = np.asarray(metrics[counter]).astype(np.int64)
-    x = np.stack([np.asarray(metrics[n], dtype=np.float64) for n in names], axis=1) if names else np.zeros((len(steps), 0))
-    return RunPath(names, steps, x, np.asarray(metrics["value"], dtype=np.float64),
-                   np.asarray(metrics["grad_norm"], dtype=np.float64), np.asarray(metrics["lr"], dtype=np.float64))  # fmt: skip
+    names = tuple(k for k in record.metrics if k not in fixed)
+    rows = trace_from_metrics(record.metrics, names)  # the one reading of a run's rows (explain's too)
+    return RunPath(names, rows.steps, rows.x, rows.value, rows.grad_norm, rows.lr)
 
 
 def objective_values(record) -> tuple[Callable[[np.ndarray], np.ndarray], tuple[str, ...]]:
@@ -134,18 +132,7 @@ def known_minima(record) -> list[tuple[float, ...]]:
 
 def label_of(record) -> str:
     """A short legend entry: the optimizer with its options and lr (a comparison's variants differ there)."""
-    from ..optim import OPTIMIZER_OPTIONS
+    from ..optim import variant_label
 
     config = record.config
-    optimizer = config.get("optimizer", "sgd")
-    defaults = OPTIMIZER_OPTIONS.get(optimizer, {})
-    options = {k: v for k, v in (config.get("optimizer_options") or {}).items()
-               if v is not None and _differs(v, defaults.get(k))}  # fmt: skip
-    shown = "".join(f":{k}={v}" for k, v in options.items())
-    return f"{optimizer}{shown} lr={config.get('lr')}"
-
-
-def _differs(value: Any, default: Any) -> bool:
-    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
-        return list(value) != list(default)
-    return value != default
+    return f"{variant_label(config.get('optimizer', 'sgd'), config.get('optimizer_options'))} lr={config.get('lr')}"
