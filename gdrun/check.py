@@ -215,16 +215,16 @@ def check_file(path: Path, runs_dir: str | Path, warn: Callable[[str], None] | N
     return result
 
 
-def evaluate_sweep(expect: Any, sweep_dir: Path, items: list) -> list[Result]:
+def evaluate_sweep(expect: Any, sweep_dir: Path, sweep) -> list[Result]:
     """Check every config of a finished sweep against the rules whose ``when`` it meets.
-    ``items`` are the sweep's (overrides, Config) pairs; each result names its config."""
+    ``sweep`` is the validated :class:`~gdrun.sweep.Sweep`; each result names its config."""
     from .sweep import read_results
 
     results: list[Result] = []
     for row in sorted(read_results(sweep_dir), key=lambda r: int(r["id"])):
         i = int(row["id"])
-        overrides, config = items[i]
-        rules = applicable(expect, config.to_dict())
+        overrides = sweep.expansion.overrides(i)
+        rules = applicable(expect, sweep.config(i).to_dict())
         if not rules:
             continue
         summary = {
@@ -243,13 +243,13 @@ def evaluate_sweep(expect: Any, sweep_dir: Path, items: list) -> list[Result]:
 def _check_sweep_file(path: Path, raw: dict[str, Any], runs_dir: str | Path, result: "ConfigResult") -> None:
     """A config with a ``sweep:`` part: run the sweep (batched) and check each of its configs."""
     from .config import validate
-    from .sweep import SweepOptions, expanded_configs, run_sweep, validate_sweep
+    from .sweep import SweepOptions, prepare_sweep, run_sweep, validate_sweep
 
     spec = validate_sweep(raw.pop("sweep") or {})
     validate(raw)  # the base config alone, for its one-line errors
     summary, _ = run_sweep(raw, spec, SweepOptions(runs_dir=Path(runs_dir), base_dir=str(path.parent),
                                                   command=("gdrun", "check", path.as_posix())))  # fmt: skip
-    result.results = evaluate_sweep(validate(raw).expect, Path(summary["sweep_dir"]), expanded_configs(raw, spec))
+    result.results = evaluate_sweep(validate(raw).expect, Path(summary["sweep_dir"]), prepare_sweep(raw, spec)[1])
     result.status = summary["status"] if summary["status"] == "interrupted" else None
     result.reason = f"sweep of {summary['configs']} configs in {summary['batches']} batch(es)"
     result.run_dir = summary["sweep_dir"]

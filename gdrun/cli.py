@@ -453,9 +453,9 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory, or SWEEP_DIR
 
     record = open_record(run_dir)
     if record.kind == "sweep":
-        from .sweep import read_results
+        from .sweep import iter_results
 
-        sweep_report(record.summary, read_results(record.path), "table")
+        sweep_report(record.summary, iter_results(record.path), "table")
         if record.summary.get("reason"):
             print(f"why: {record.summary['reason']}")
         print(f"one config: gdrun show {run_dir}/ID (ID 0 to {record.summary['configs'] - 1})")
@@ -586,7 +586,7 @@ def sweep(
     is a result), 2 bad input, 4 some config failed, 130 interrupted (resume it with --resume).
     """
     from .config import apply_sets, load_yaml
-    from .sweep import SweepOptions, parse_param_flag, read_results, run_sweep, validate_sweep
+    from .sweep import SweepOptions, iter_results, parse_param_flag, run_sweep, validate_sweep
 
     output = _output(ctx, quiet, as_json, plot)
     raw = load_yaml(config)
@@ -624,7 +624,7 @@ def sweep(
                            command=tuple(output.command))  # fmt: skip
     with sweep_progress(output) as progress:
         summary, code = run_sweep(raw, spec, options, progress)
-    sweep_report(summary, read_results(Path(summary["sweep_dir"])), output.mode)
+    sweep_report(summary, iter_results(Path(summary["sweep_dir"])), output.mode)
     if plot:
         from .runner import plot_run
 
@@ -632,9 +632,9 @@ def sweep(
     if raw.get("expect") is not None and code == 0:  # a sweep's expect: rules, per config (see gdrun check)
         from .check import evaluate_sweep
         from .config import validate
-        from .sweep import expanded_configs
+        from .sweep import prepare_sweep
 
-        failed = [r for r in evaluate_sweep(validate(raw).expect, Path(summary["sweep_dir"]), expanded_configs(raw, spec))
+        failed = [r for r in evaluate_sweep(validate(raw).expect, Path(summary["sweep_dir"]), prepare_sweep(raw, spec)[1])
                   if not r.passed]  # fmt: skip
         for r in failed[:20]:
             print(f"gdrun: expectation failed: {r.expectation}: expected {r.expected_text()}, got {r.got}", file=sys.stderr)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 from rich.console import Console
@@ -305,32 +305,47 @@ class sweep_progress:
             self.progress.stop()
 
 
-def sweep_report(summary: dict[str, Any], results: list[dict[str, str]], mode: str, console: Console | None = None,
+def sweep_report(summary: dict[str, Any], results: Iterable[dict[str, str]], mode: str, console: Console | None = None,
                  best: int = 10) -> None:  # fmt: skip
     """The end of a sweep: a count by status and a table of the best of ``results`` (the rows of
-    results.csv as read); with ``--json`` the summary and every row, numbers as JSON numbers."""
+    results.csv as read, one pass); with ``--json`` the summary and every row, numbers as JSON numbers."""
+    import heapq
     import json
 
-    rows = [typed_row(row) for row in results]
     if mode == "json":
-        print(json.dumps({"summary": summary, "results": rows}, indent=2, default=str))
+        print(json.dumps({"summary": summary, "results": [typed_row(row) for row in results]}, indent=2, default=str))
         return
     if mode != "table":
         return
     console = console or report_console()
-    ok = [r for r in rows if r["status"] in ("converged", "max_epochs")]
-    ok.sort(key=lambda r: (summary_number(r["value"]) is None, summary_number(r["value"]) or 0.0))
+    top: list[tuple[float, int, dict[str, str]]] = []  # the best rows so far, as a heap of (-value, -order, row)
+    regimes: dict[str, int] = {}
+    total = 0
+    first: dict[str, str] | None = None
+    for order, row in enumerate(results):
+        total += 1
+        first = first or row
+        if row.get("regime"):
+            regimes[row["regime"]] = regimes.get(row["regime"], 0) + 1
+        value = summary_number(row["value"]) if row["status"] in ("converged", "max_epochs") else None
+        if row["status"] in ("converged", "max_epochs"):
+            key = (-(value if value is not None else math.inf), -order, row)
+            if len(top) < best:
+                heapq.heappush(top, key)
+            elif key[:2] > top[0][:2]:
+                heapq.heapreplace(top, key)
+    ok = [typed_row(row) for _, _, row in sorted(top, key=lambda t: (-t[0], -t[1]))]
     if ok:
         hidden = ("reason", "batch", "batch_time_s", "updates", *(c for c in EXPLAIN_COLUMNS if c != "regime"))
-        columns = [c for c in rows[0] if c not in hidden]  # results.csv has them all
+        columns = [c for c in first if c not in hidden]  # results.csv has them all
         params = [c for c in columns if c.startswith("param.")]
         shown = len(params)
         while True:  # the final parameters' columns give way first, so no number is cut short
             kept = [c for c in columns if c not in params[shown:]]
-            table = Table(title=f"best {min(best, len(ok))} of {len(rows)} configs", title_justify="left")
+            table = Table(title=f"best {len(ok)} of {total} configs", title_justify="left")
             for column in kept:
                 table.add_column(column, justify="right", no_wrap=True)
-            for row in ok[:best]:
+            for row in ok:
                 table.add_row(*("" if row[c] is None else fmt_any(row[c]) for c in kept))
             if shown == 0 or console.measure(table, options=console.options.update_width(1 << 16)).maximum <= console.width:
                 break
@@ -338,10 +353,6 @@ def sweep_report(summary: dict[str, Any], results: list[dict[str, str]], mode: s
         console.print(table)
         if shown < len(params):
             console.print(left_out_note(tuple(params), shown, "parameters", "results.csv"), style="dim", highlight=False)
-    regimes: dict[str, int] = {}
-    for row in rows:
-        if row.get("regime"):
-            regimes[row["regime"]] = regimes.get(row["regime"], 0) + 1
     if regimes:  # --explain
         console.print("regimes: " + ", ".join(f"{k} {v}" for k, v in sorted(regimes.items(), key=lambda kv: -kv[1])),
                       highlight=False)  # fmt: skip

@@ -133,7 +133,7 @@ def _pool_context(jobs: list[BatchJob]):
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    torch = any(_backend(c) == "torch" for job in jobs for c in job.configs[:1])
+    torch = any(_backend(job.config) == "torch" for job in jobs)
     ctx.set_forkserver_preload([*WORKER_MODULES, *(("torch",) if torch else ())])  # only if not yet started
     return ctx
 

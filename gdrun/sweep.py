@@ -25,12 +25,13 @@ is refused (one line naming the process that holds it) and writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
-import itertools
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -167,7 +168,8 @@ def _at_most(where: str, count: float) -> None:
         raise GdrunError(f"{where} makes {count:,.0f} values, more than the limit of {MAX_SWEEP_CONFIGS:,} configs")
 
 
-def _sample(key: str, spec: Any, rng: np.random.Generator, n: int) -> list:
+def _sample(key: str, spec: Any, rng: np.random.Generator, n: int) -> tuple[list, np.ndarray]:
+    """``n`` draws for ``key``: the values drawn from and each draw's index into them."""
     if isinstance(spec, list):
         spec = {"choice": spec}
     if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS + RANGES:
@@ -175,64 +177,230 @@ def _sample(key: str, spec: Any, rng: np.random.Generator, n: int) -> list:
     name, args = next(iter(spec.items()))
     if name in RANGES:
         values = values_of(key, spec)
-        return [values[i] for i in rng.integers(0, len(values), size=n)]
+        return values, rng.integers(0, len(values), size=n)
     if name == "choice":
         if not isinstance(args, list) or not args:
             raise GdrunError(f"sweep.params.{key}.choice must be a non-empty list")
-        return [args[i] for i in rng.integers(0, len(args), size=n)]
+        return args, rng.integers(0, len(args), size=n)
     low, high = _numbers(f"sweep.params.{key}.{name}", args, 2, "[low, high] with low < high")
     if not low < high:
         raise GdrunError(f"sweep.params.{key}.{name} needs [low, high] with low < high, got {show(args)}")
     if name == "loguniform":
         if low <= 0:
             raise GdrunError(f"sweep.params.{key}.loguniform needs a positive low bound, got {low:g}")
-        return np.exp(rng.uniform(math.log(low), math.log(high), size=n)).tolist()
+        return np.exp(rng.uniform(math.log(low), math.log(high), size=n)).tolist(), np.arange(n)
     if not math.isfinite(high - low):
         raise GdrunError(f"sweep.params.{key}.uniform is too wide to draw from: [{low:g}, {high:g}]")
-    return rng.uniform(low, high, size=n).tolist()
+    return rng.uniform(low, high, size=n).tolist(), np.arange(n)
 
 
-def expand(spec: SweepSpec) -> list[dict[str, Any]]:
-    """Each config's overrides, in a fixed order (grid: the last key varies fastest); at most
-    MAX_SWEEP_CONFIGS of them."""
+@dataclass
+class Expansion:
+    """A sweep's configs as columns: for each swept key the values it takes (``values[key]``) and
+    each config's index into them (``codes[key]``, one integer per config). Config ``i`` overrides
+    the base with ``{key: values[key][codes[key][i]]}``; nothing holds a dict per config."""
+
+    keys: list[str]
+    values: dict[str, list]
+    codes: dict[str, np.ndarray]
+    size: int
+
+    def overrides(self, i: int) -> dict[str, Any]:
+        return {k: self.values[k][self.codes[k][i]] for k in self.keys}
+
+    def as_list(self) -> list[dict[str, Any]]:
+        """Every config's overrides (for a small sweep: ``--plan``, tests)."""
+        return [self.overrides(i) for i in range(self.size)]
+
+    def cells(self, key: str, ids: np.ndarray) -> list[str]:
+        """results.csv's cells of ``key`` for configs ``ids`` (each value formatted once)."""
+        text = [_cell(v) for v in self.values[key]]
+        return [text[c] for c in self.codes[key][ids].tolist()]
+
+    @classmethod
+    def from_list(cls, configs: list[dict[str, Any]]) -> "Expansion":
+        """The columns of a sweep.yaml that lists every config (written by gdrun before columns)."""
+        keys = list(dict.fromkeys(k for c in configs for k in c))
+        values = {k: [c.get(k) for c in configs] for k in keys}
+        return cls(keys, values, {k: np.arange(len(configs)) for k in keys}, len(configs))
+
+
+def expand(spec: SweepSpec) -> Expansion:
+    """The sweep's configs as columns, in a fixed order (grid: the last key varies fastest); at
+    most MAX_SWEEP_CONFIGS of them."""
     keys = list(spec.params)
     if spec.kind == "random":
         rng = np.random.default_rng(spec.seed if spec.seed is not None else 0)
-        columns = [_sample(k, spec.params[k], rng, spec.n) for k in keys]
-        return [dict(zip(keys, row)) for row in zip(*columns)]
+        values, codes = {}, {}
+        for k in keys:  # one key after the other from one generator: the draws are the declaration's
+            values[k], codes[k] = _sample(k, spec.params[k], rng, spec.n)
+        return Expansion(keys, values, codes, spec.n)
     lists = [values_of(k, spec.params[k]) for k in keys]
     if spec.kind == "zip":
         lengths = {k: len(v) for k, v in zip(keys, lists)}
         if len(set(lengths.values())) > 1:
             raise GdrunError(f"a zip sweep needs lists of one length, got {', '.join(f'{k}: {n}' for k, n in lengths.items())}")
-        return [dict(zip(keys, row)) for row in zip(*lists)]
+        n = len(lists[0])
+        return Expansion(keys, dict(zip(keys, lists)), {k: np.arange(n) for k in keys}, n)
     total = math.prod(len(values) for values in lists)
     if total > MAX_SWEEP_CONFIGS:
         raise GdrunError(f"the sweep makes {total:,} configs ({' x '.join(str(len(v)) for v in lists)}), more than "
                          f"the limit of {MAX_SWEEP_CONFIGS:,}")  # fmt: skip
-    return [dict(zip(keys, row)) for row in itertools.product(*lists)]
+    codes, stride = {}, total
+    for k, values in zip(keys, lists):
+        stride //= len(values)
+        codes[k] = np.arange(total) // stride % len(values)
+    return Expansion(keys, dict(zip(keys, lists)), codes, total)
 
 
-def expanded_configs(base: dict[str, Any], spec: SweepSpec) -> list[tuple[dict[str, Any], Config]]:
-    """(overrides, validated config) for every config of the sweep; an invalid one is an error
-    naming its number and overrides, before anything runs."""
-    out = []
-    for i, overrides in enumerate(expand(spec)):
+def fingerprint(base: dict[str, Any], spec: SweepSpec) -> str:
+    """What resume compares: the base config and the declaration (the configs follow from them)."""
+    text = json.dumps([base, spec.__dict__], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------- validating
+
+#: config fields that may differ between the runs of one batch (besides numeric optimizer options)
+PER_RUN_FIELDS = ("lr", "init", "init_range", "seed", "clip_norm", "clip_value", "name", "every")
+#: a per-run seed that is the config's own number (a drawn start point with no seed given)
+OWN_NUMBER = -1
+
+
+@dataclass
+class Sweep:
+    """A validated sweep: the base config, its expansion, and for every config its group (the
+    configs that take the same structural values, validated through one representative) and its
+    per-run values as columns. ``config(i)`` builds any one config's :class:`Config` on demand."""
+
+    base: dict[str, Any]
+    spec: SweepSpec
+    expansion: Expansion
+    group: np.ndarray  # (n,) each config's group
+    reps: list[Config]  # each group's first config, validated
+    per_run: dict[str, tuple[list, np.ndarray]]  # field (or optimizer_options.NAME) -> (values, each config's code)
+
+    @property
+    def size(self) -> int:
+        return self.expansion.size
+
+    def items(self) -> Iterator[tuple[dict[str, Any], Config]]:
+        """(overrides, config) of every config, in order (built one at a time)."""
+        for i in range(self.size):
+            yield self.expansion.overrides(i), self.config(i)
+
+    def config(self, i: int) -> Config:
+        return _member(self.reps[self.group[i]], {f: values[codes[i]] for f, (values, codes) in self.per_run.items()}, i)
+
+
+def _member(rep: Config, values: dict[str, Any], number: int) -> Config:
+    """``rep`` with one config's per-run values (a seed of OWN_NUMBER becomes ``number``)."""
+    from dataclasses import replace
+
+    options = {k[len("optimizer_options."):]: v for k, v in values.items() if k.startswith("optimizer_options.")}
+    fields_ = {k: v for k, v in values.items() if not k.startswith("optimizer_options.")}
+    if fields_.get("seed") == OWN_NUMBER:
+        fields_["seed"] = number
+    if options:
+        fields_["optimizer_options"] = {**rep.optimizer_options, **options}
+    return replace(rep, **fields_)
+
+
+def _per_run_key(key: str, values: list, base: dict[str, Any], swept: list[str]) -> bool:
+    """Whether a swept key's values can differ between the runs of one batch."""
+    if key in ("lr", "name", "every"):
+        return True
+    if key == "init":  # a fit's frozen parameters take their values from init: constants of its model
+        fit = base.get("fit")
+        return "fit" not in swept and not (isinstance(fit, dict) and fit.get("freeze"))
+    if key == "init_range":
+        return "init" not in swept  # both swept: each pair must be checked together
+    if key in ("clip_norm", "clip_value"):
+        return all(v is not None for v in values)  # None switches clipping off: a structural change
+    if key == "seed":
+        return base.get("fit") is None and "fit" not in swept  # a fit's seed also draws its data
+    if key.startswith("optimizer_options."):
+        return all(_numeric(v) for v in values)
+    return False
+
+
+def validate_configs(base: dict[str, Any], spec: SweepSpec) -> Sweep:
+    """Validate every config of the sweep without building each one: the configs that share their
+    structural values (function, optimizer, ...) form a group validated through its first config,
+    and each per-run value (lr, init, numeric optimizer options...) is validated once per group it
+    occurs in. An invalid config is an error naming its number and overrides, before anything runs."""
+    expansion = expand(spec)
+    n, swept = expansion.size, expansion.keys
+    per_run = [k for k in swept if _per_run_key(k, expansion.values[k], base, swept)]
+    structural = [k for k in swept if k not in per_run]
+
+    def raw_of(i: int, **changes) -> dict[str, Any]:
         raw = dict(base)
-        for key, value in overrides.items():
+        for key, value in {**expansion.overrides(i), **changes}.items():
             raw = set_key(raw, key, value)
+        return raw
+
+    def checked(i: int, raw: dict[str, Any], overrides: dict[str, Any]) -> Config:
         try:
-            config = validate(raw)
+            return validate(raw)
         except GdrunError as exc:
             raise GdrunError(f"sweep config {i} ({_describe(overrides)}): {exc}") from None
-        if config.init_range is not None and config.seed is None:
-            config = _replace(config, seed=i)  # each config's random start is fixed by its number
-        out.append((overrides, config))
-    width = max((_width(config) for _, config in out), default=1)
-    if min(len(out), MAX_BATCH) * width > MAX_STATE:
-        raise GdrunError(f"a batch of {min(len(out), MAX_BATCH):,} configs of {width:,} parameters holds more than "
+
+    if structural:
+        table = np.stack([expansion.codes[k] for k in structural], axis=1)
+        _, first, group = np.unique(table, axis=0, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")  # groups numbered in the order their first config comes
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        group, first = rank[group.reshape(-1)], first[order]
+    else:
+        group, first = np.zeros(n, dtype=np.int64), np.zeros(1, dtype=np.int64)
+    reps = [checked(int(i), raw_of(int(i)), expansion.overrides(int(i))) for i in first]
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(len(first) + 1))
+    parsed: dict[str, tuple[list, np.ndarray]] = {}
+    for key in per_run:  # each value once per group it occurs in, with the group's first config
+        values: list[Any] = [None] * len(expansion.values[key])
+        for g, rep_id in enumerate(first.tolist()):
+            members = order[bounds[g] : bounds[g + 1]]
+            codes, where = np.unique(expansion.codes[key][members], return_index=True)
+            for code, at in zip(codes.tolist(), where.tolist()):
+                value = expansion.values[key][code]
+                config = checked(int(members[at]), raw_of(rep_id, **{key: value}), {**expansion.overrides(rep_id), key: value})
+                values[code] = _field(config, key)
+        parsed[key] = (values, expansion.codes[key])
+    columns: dict[str, tuple[list, np.ndarray]] = {}
+    for name in PER_RUN_FIELDS:
+        columns[name] = parsed.get(name) or ([getattr(rep, name) for rep in reps], group)
+    options = sorted({k for rep in reps for k, v in rep.optimizer_options.items() if _numeric(v)})
+    for option in options:
+        key = f"optimizer_options.{option}"
+        columns[key] = parsed.get(key) or ([rep.optimizer_options.get(option) for rep in reps], group)
+    columns["seed"] = _own_seeds(columns["init_range"], columns["seed"])
+    sweep = Sweep(base, spec, expansion, group, reps, columns)
+    width = max(_width(rep) for rep in reps)
+    if min(n, MAX_BATCH) * width > MAX_STATE:
+        raise GdrunError(f"a batch of {min(n, MAX_BATCH):,} configs of {width:,} parameters holds more than "
                          f"{MAX_STATE:,} numbers (the limit of a batch's state); sweep fewer configs")  # fmt: skip
-    return out
+    return sweep
+
+
+def _field(config: Config, key: str) -> Any:
+    if key.startswith("optimizer_options."):
+        return config.optimizer_options.get(key[len("optimizer_options."):])
+    return getattr(config, key)
+
+
+def _own_seeds(ranges: tuple[list, np.ndarray], seeds: tuple[list, np.ndarray]) -> tuple[list, np.ndarray]:
+    """Each config's seed, where a config that draws its start point (init_range) without a seed of
+    its own takes its number (OWN_NUMBER): its start is then fixed by where it stands in the sweep."""
+    drawn = np.array([r is not None for r in ranges[0]], dtype=bool)[ranges[1]]
+    unseeded = np.array([s is None for s in seeds[0]], dtype=bool)[seeds[1]]
+    own = drawn & unseeded
+    if not own.any():
+        return seeds
+    values = [*seeds[0], OWN_NUMBER]
+    return values, np.where(own, len(values) - 1, seeds[1])
 
 
 def _width(config: Config) -> int:
@@ -242,19 +410,8 @@ def _width(config: Config) -> int:
     return config.dim or 1
 
 
-def _replace(config: Config, **changes) -> Config:
-    from dataclasses import replace
-
-    return replace(config, **changes)
-
-
 def _describe(overrides: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in overrides.items())
-
-
-def fingerprint(base: dict[str, Any], spec: SweepSpec, expanded: list[dict[str, Any]]) -> str:
-    text = json.dumps([base, spec.__dict__, expanded], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------- batching
@@ -286,76 +443,131 @@ def _numeric(value: Any) -> bool:
 
 @dataclass
 class BatchJob:
-    """Configs that run as one engine call (picklable: it may run in another process)."""
+    """Configs that run as one engine call (picklable: it may run in another process): the first
+    one's config and, for the per-run fields, the values and each member's code into them."""
 
     batch: int
-    ids: list[int]
-    configs: list[Config]  # validated (a Config pickles)
+    ids: np.ndarray  # the configs' numbers
+    config: Config  # the first member's config; the others differ only in per-run values
+    per_run: dict[str, tuple[list, np.ndarray]]  # field -> (values, each member's code)
     record_every: int
     width: int  # params columns in metrics records
     base_dir: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def of_configs(cls, configs: list[Config], ids=None, record_every: int = 1, width: int = 1, batch: int = 0,
+                   base_dir: str | None = None) -> "BatchJob":  # fmt: skip
+        """A batch of ``configs`` given one by one (they must share a structure)."""
+        per_run = {f: ([getattr(c, f) for c in configs], np.arange(len(configs))) for f in PER_RUN_FIELDS}
+        for option in sorted({k for c in configs for k, v in c.optimizer_options.items() if _numeric(v)}):
+            per_run[f"optimizer_options.{option}"] = ([c.optimizer_options.get(option) for c in configs],
+                                                      np.arange(len(configs)))  # fmt: skip
+        ids = np.arange(len(configs)) if ids is None else np.asarray(ids)
+        return cls(batch, ids, configs[0], per_run, record_every, width, base_dir)
+
+    def column(self, name: str) -> list:
+        values, codes = self.per_run[name]
+        return [values[c] for c in codes.tolist()]
+
+    def numbers(self, name: str) -> np.ndarray:
+        """A numeric per-run field as a float64 array, one per member."""
+        values, codes = self.per_run[name]
+        return np.asarray(values, dtype=np.float64)[codes]
+
+    def member(self, b: int) -> Config:
+        return _member(self.config, {f: values[codes[b]] for f, (values, codes) in self.per_run.items()},
+                       int(self.ids[b]))  # fmt: skip
 
 
 @dataclass
 class BatchResult:
     batch: int
-    ids: list[int]
+    ids: np.ndarray
     names: tuple[str, ...]
     status: list[str]
     reason: list[str]
-    iterations: list[int]
-    updates: list[int]
-    value: list[float]
-    grad_norm: list[float]
-    params: list[dict[str, float]]
-    metrics: np.ndarray  # (records, len(METRIC_HEAD) + width + len(METRIC_TAIL)) float64
+    iterations: np.ndarray
+    updates: np.ndarray
+    value: np.ndarray
+    grad_norm: np.ndarray
+    params: np.ndarray  # (B, len(names) + frozen) final parameters, in ``param_names`` order
+    param_names: tuple[str, ...]
+    metrics: np.ndarray  # records not yet written: (records, len(METRIC_HEAD) + width + len(METRIC_TAIL)) float64
     wall_time_s: float
     diagnostics: list[dict[str, Any] | None] | None = None  # per config, with --explain (see gdrun.explain)
 
 
-def make_batches(pending: list[tuple[int, Config]], record_every: int, width: int, base_dir: str | None,
-                 max_batch: int = MAX_BATCH) -> list[BatchJob]:  # fmt: skip
-    groups: dict[str, list[tuple[int, Config]]] = {}
-    for item in pending:
-        groups.setdefault(structure(item[1]), []).append(item)
+def make_batches(sweep: Sweep, pending: np.ndarray, record_every: int, width: int, base_dir: str | None,
+                 max_batch: int = MAX_BATCH, first: int = 0) -> list[BatchJob]:  # fmt: skip
+    """The pending configs cut into batches: configs whose groups share a structure run together,
+    at most ``max_batch`` at a time, in order; batches are numbered from ``first``."""
+    keys = [structure(rep) for rep in sweep.reps]
+    kind = {key: k for k, key in enumerate(dict.fromkeys(keys))}
+    of_group = np.array([kind[key] for key in keys], dtype=np.int64)
+    structure_of = of_group[sweep.group[pending]]
     jobs = []
-    for members in groups.values():
+    for s in range(len(kind)):
+        members = pending[structure_of == s]
         for start in range(0, len(members), max_batch):
-            chunk = members[start : start + max_batch]
-            jobs.append(BatchJob(len(jobs), [i for i, _ in chunk], [c for _, c in chunk], record_every, width, base_dir))
+            ids = members[start : start + max_batch]
+            per_run = {f: (values, codes[ids]) for f, (values, codes) in sweep.per_run.items()}
+            rep = sweep.reps[sweep.group[ids[0]]]
+            jobs.append(BatchJob(first + len(jobs), ids, rep, per_run, record_every, width, base_dir))
     return jobs
 
 
-def run_batch(job: BatchJob, interrupt=None) -> BatchResult:
-    """Run one batch: its configs share everything but per-run numbers."""
+def batch_starts(job: BatchJob, names: tuple[str, ...], default: list[float], extra: tuple[str, ...]) -> np.ndarray:
+    """Each member's start point (B, n): computed once per distinct (init, init_range, seed)."""
+    from .runner import initial_point
+
+    codes = [job.per_run[f][1] for f in ("init", "init_range", "seed")]
+    own = np.asarray(job.per_run["seed"][0], dtype=object)[codes[2]] == OWN_NUMBER
+    seed_key = np.where(own, -1 - job.ids, codes[2])  # a config's own number is its own seed
+    table = np.stack([codes[0], codes[1], seed_key], axis=1)
+    distinct, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+    points = np.stack([initial_point(job.member(int(b)), names, default, extra) for b in first])
+    return points[inverse.reshape(-1)]
+
+
+def run_batch(job: BatchJob, interrupt=None, sink=None) -> BatchResult:
+    """Run one batch: its configs share everything but per-run numbers. ``sink(records)``, when
+    given, takes the recorded rows block by block (the sweep directory's metrics file); without it
+    they come back in the result."""
     from . import engine
-    from .optim import get_clip, get_optimizer, per_run, per_run_options
-    from .runner import initial_point, prepare
+    from .optim import get_clip, get_optimizer, per_run_options
+    from .runner import prepare
 
     started = time.perf_counter()
-    configs = job.configs
+    config = job.config
+    B = len(job)
     base = Path(job.base_dir) if job.base_dir else None
-    first = prepare(configs[0], base, check_start=False)  # a bad start point is that run's verdict
+    first = prepare(config, base, check_start=False)  # a bad start point is that run's verdict
     names, backend, fit = first.names, first.backend, first.fit
     default = first.function.default_init() if first.function is not None else [0.0] * len(names)
     extra = tuple(fit.frozen) if fit is not None else ()
-    x0 = np.stack([initial_point(c, names, default, extra) for c in configs])
-    lr = np.array([[c.lr] for c in configs])
-    optimizer = get_optimizer(configs[0].optimizer, **per_run_options([c.optimizer_options for c in configs]))
+    x0 = batch_starts(job, names, default, extra)
+    lr = job.numbers("lr").reshape(B, 1)
+    options = {k: v for k, v in config.optimizer_options.items()}
+    for key in job.per_run:
+        if key.startswith("optimizer_options."):
+            options[key[len("optimizer_options."):]] = _option_column(job, key)
+    optimizer = get_optimizer(config.optimizer, **options)
     clip = None
-    if configs[0].clip_norm is not None or configs[0].clip_value is not None:
-        mode = "norm" if configs[0].clip_norm is not None else "value"
-        values = [c.clip_norm if mode == "norm" else c.clip_value for c in configs]
-        clip = get_clip(mode, per_run(values))
-    recorder = _Recorder(job.ids, job.record_every, len(names), job.width)
+    if config.clip_norm is not None or config.clip_value is not None:
+        mode = "norm" if config.clip_norm is not None else "value"
+        clip = get_clip(mode, _per_run(job.numbers(f"clip_{mode}")))
+    recorder = _Recorder(job.ids, job.record_every, len(names), job.width, sink)
     path = None
-    if configs[0].explain:  # --explain: each config's rows and path points for its diagnostics
+    if config.explain:  # --explain: each config's rows and path points for its diagnostics
         from .explain import PathRecorder
 
-        path = PathRecorder(len(configs), configs[0].epochs)
-    stop = configs[0].stop
+        path = PathRecorder(B, config.epochs)
+    stop = config.stop
     labels = ("epoch", "loss") if fit is not None else ("step", "value")
-    outcome = engine.run(first.problem, backend.asarray(x0), optimizer, lr, configs[0].epochs, backend,
+    outcome = engine.run(first.problem, backend.asarray(x0), optimizer, lr, config.epochs, backend,
                          engine.StopRule(stop.grad_norm_below, stop.value_below, stop.diverge_above),
                          (recorder,) + ((path,) if path else ()), interrupt, names, first.schedule, clip, labels)  # fmt: skip
     metrics = recorder.finish(outcome)
@@ -363,28 +575,85 @@ def run_batch(job: BatchJob, interrupt=None) -> BatchResult:
     if path is not None:  # every config's diagnostics in one batched pass (None for one that computed no row)
         from .explain import explain_outcome
 
-        by_member = explain_outcome(first, configs, list(x0), path, outcome)
-        diagnostics = [by_member.get(b) for b in range(len(configs))]
-    params = []
-    for b in range(len(configs)):
-        trained = dict(zip(names, outcome.x[b].tolist()))
-        params.append(fit.all_params(trained) if fit is not None else trained)
-    return BatchResult(job.batch, job.ids, names, outcome.status, outcome.reason, outcome.iterations.tolist(),
-                       outcome.updates.tolist(), outcome.value.tolist(), outcome.grad_norm.tolist(), params, metrics,
-                       time.perf_counter() - started, diagnostics)  # fmt: skip
+        members = [job.member(b) for b in range(B)]
+        by_member = explain_outcome(first, members, list(x0), path, outcome)
+        diagnostics = [by_member.get(b) for b in range(B)]
+    if fit is not None:
+        param_names = tuple(fit.all_params(dict.fromkeys(names, 0.0)))
+        params = np.array([[row[p] for p in param_names] for row in (fit.all_params(dict(zip(names, x)))
+                                                                      for x in outcome.x.tolist())]).reshape(B, -1)  # fmt: skip
+    else:
+        param_names, params = tuple(names), outcome.x
+    return BatchResult(job.batch, job.ids, names, outcome.status, outcome.reason, outcome.iterations, outcome.updates,
+                       outcome.value, outcome.grad_norm, params, param_names, metrics, time.perf_counter() - started,
+                       diagnostics)  # fmt: skip
+
+
+def _option_column(job: BatchJob, key: str) -> Any:
+    """A numeric optimizer option per member: one value when all share it, else a (B, 1) array
+    (a tuple of them for a tuple option such as betas)."""
+    values, codes = job.per_run[key]
+    used = np.unique(codes)
+    if len(used) == 1:
+        return values[int(used[0])]
+    if isinstance(values[int(used[0])], (tuple, list)):
+        table = np.array([list(v) if v is not None else [np.nan] for v in values], dtype=np.float64)[codes]
+        return tuple(table[:, [i]] for i in range(table.shape[1]))
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)[codes].reshape(-1, 1)
+
+
+def _per_run(column: np.ndarray) -> Any:
+    """One value if every run has the same, else a (B, 1) array."""
+    return float(column[0]) if (column == column[0]).all() else column.reshape(-1, 1)
 
 
 class _Recorder:
-    """Keeps every ``record_every``-th row of every run, and each run's last row."""
+    """Keeps every ``record_every``-th row of every run, and each run's last row, as metrics
+    records: handed to ``sink`` block by block, or kept for the result when there is none."""
 
-    def __init__(self, ids: list[int], every: int, n: int, width: int):
+    def __init__(self, ids: np.ndarray, every: int, n: int, width: int, sink=None):
         self.ids = np.asarray(ids, dtype=np.float64)
         self.every, self.n, self.width = every, n, width
+        self.columns = len(METRIC_HEAD) + width + len(METRIC_TAIL)
+        self.sink = sink
         self.chunks: list[np.ndarray] = []
         self.last_lr = np.full(len(ids), np.nan)
 
+    def _emit(self, records: np.ndarray) -> None:
+        if len(records):
+            if self.sink is not None:
+                self.sink(records)
+            else:
+                self.chunks.append(records)
+
+    def on_block(self, block) -> None:
+        T = len(block.steps)
+        if T == 0:
+            return
+        rows = np.flatnonzero(block.steps % self.every == 0)
+        B = len(self.ids)
+        if len(rows):
+            everyone = (block.last >= rows[-1]).all()
+            if everyone:  # the common case: every run reaches every kept row; whole-array copies
+                out = np.empty((len(rows), B, self.columns))
+                out[..., 0] = self.ids
+                out[..., 1] = block.steps[rows, None]
+                out[..., 2] = block.updates[rows, None]
+                out[..., 3 : 3 + self.n] = block.x[rows]
+                out[..., 3 + self.n : 3 + self.width] = np.nan
+                out[..., -3], out[..., -2], out[..., -1] = block.value[rows], block.grad_norm[rows], block.lr[rows]
+                self._emit(out.reshape(-1, self.columns))
+            else:
+                t_idx, b_idx = np.nonzero(rows[:, None] <= block.last[None, :])
+                t_idx = rows[t_idx]
+                self._emit(self._records(t_idx, b_idx, block.steps[t_idx], block.updates[t_idx], block.x[t_idx, b_idx],
+                                         block.value[t_idx, b_idx], block.grad_norm[t_idx, b_idx],
+                                         block.lr[t_idx, b_idx]))  # fmt: skip
+        members = np.flatnonzero(block.last >= 0)
+        self.last_lr[members] = block.lr[block.last[members], members]
+
     def _records(self, t_idx, b_idx, steps, updates, x, value, grad_norm, lr) -> np.ndarray:
-        out = np.full((len(t_idx), len(METRIC_HEAD) + self.width + len(METRIC_TAIL)), np.nan)
+        out = np.full((len(t_idx), self.columns), np.nan)
         out[:, 0] = self.ids[b_idx]
         out[:, 1] = steps
         out[:, 2] = updates
@@ -392,44 +661,32 @@ class _Recorder:
         out[:, -3], out[:, -2], out[:, -1] = value, grad_norm, lr
         return out
 
-    def on_block(self, block) -> None:
-        T = len(block.steps)
-        if T == 0:
-            return
-        valid = np.arange(T)[:, None] <= block.last[None, :]
-        t_idx, b_idx = np.nonzero(valid & (block.steps % self.every == 0)[:, None])
-        self.chunks.append(self._records(t_idx, b_idx, block.steps[t_idx], block.updates[t_idx], block.x[t_idx, b_idx],
-                                         block.value[t_idx, b_idx], block.grad_norm[t_idx, b_idx],
-                                         block.lr[t_idx, b_idx]))  # fmt: skip
-        members = np.flatnonzero(block.last >= 0)
-        self.last_lr[members] = block.lr[block.last[members], members]
-
     def finish(self, outcome) -> np.ndarray:
-        """All records, with each run's final row added where every-N skipped it."""
+        """Each run's final row where every-N skipped it; the records not handed to the sink."""
         final = np.flatnonzero(outcome.seen & (outcome.iterations % self.every != 0))
         if len(final):
-            self.chunks.append(self._records(np.zeros(len(final), int), final, outcome.iterations[final],
-                                             outcome.updates[final], outcome.x[final], outcome.value[final],
-                                             outcome.grad_norm[final], self.last_lr[final]))  # fmt: skip
+            self._emit(self._records(final, final, outcome.iterations[final], outcome.updates[final], outcome.x[final],
+                                     outcome.value[final], outcome.grad_norm[final], self.last_lr[final]))  # fmt: skip
         if not self.chunks:
-            return np.empty((0, len(METRIC_HEAD) + self.width + len(METRIC_TAIL)))
+            return np.empty((0, self.columns))
         return np.concatenate(self.chunks)
 
 
 class LocalExecutor:
-    """Batches one after another in this process (the default)."""
+    """Batches one after another in this process (the default); their records stream to ``sink``."""
 
     name = "local"
+    in_process = True  # run_sweep hands it the metrics file: records are written as they come
 
     def batch_limit(self, pending: int) -> int:
         """The most configs one batch may hold (one batch is one engine call)."""
         return MAX_BATCH
 
-    def run(self, jobs: list[BatchJob], interrupt) -> Iterator[BatchResult]:
+    def run(self, jobs: list[BatchJob], interrupt, sink=None) -> Iterator[BatchResult]:
         for job in jobs:
             if interrupt.requested:
                 return
-            yield run_batch(job, interrupt)
+            yield run_batch(job, interrupt, sink)
 
     def close(self) -> None:
         pass
@@ -439,8 +696,10 @@ def failed_result(job: BatchJob, error: BaseException) -> BatchResult:
     """A batch that could not run: each of its configs is 'failed' with the error."""
     n = len(job.ids)
     reason = f"{type(error).__name__}: {error}"
-    return BatchResult(job.batch, job.ids, (), ["failed"] * n, [reason] * n, [0] * n, [0] * n, [math.nan] * n,
-                       [math.nan] * n, [{}] * n, np.empty((0, len(METRIC_HEAD) + job.width + len(METRIC_TAIL))), 0.0)  # fmt: skip
+    nan = np.full(n, math.nan)
+    return BatchResult(job.batch, job.ids, (), ["failed"] * n, [reason] * n, np.zeros(n, dtype=np.int64),
+                       np.zeros(n, dtype=np.int64), nan, nan, np.empty((n, 0)), (),
+                       np.empty((0, len(METRIC_HEAD) + job.width + len(METRIC_TAIL))), 0.0)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- the sweep directory
@@ -449,63 +708,181 @@ SWEEP_FILE = "sweep.yaml"
 RESULTS_FILE = "results.csv"
 METRICS_FILE = "metrics.f64"
 SUMMARY_FILE = "summary.json"
+#: sweep.yaml's layout: 2 records the declaration and the number of configs, not each config
+FORMAT = 2
+#: metrics records read (or filtered) at a time: bounded memory whatever the file's size
+RECORDS_PER_READ = 1 << 18
+
+
+@dataclass
+class Finished:
+    """What a sweep directory already holds when a sweep starts or resumes."""
+
+    done: np.ndarray  # (configs,) bool: a result that counts (DONE) is on disk
+    counts: dict[str, int]
+    best: "Best"
+
+
+class Best:
+    """The best finished config so far (lowest value of a converged or max_epochs config)."""
+
+    def __init__(self) -> None:
+        self.value, self.id, self.status = math.inf, -1, ""
+
+    def offer(self, ids, status, values) -> None:
+        ok = np.isin(np.asarray(status, dtype=object), ("converged", "max_epochs")) & ~np.isnan(values)
+        if ok.any():
+            k = int(np.flatnonzero(ok)[np.argmin(values[ok])])
+            if self.id < 0 or values[k] < self.value:
+                self.value, self.id, self.status = float(values[k]), int(ids[k]), status[k]
+
+    def as_dict(self) -> dict[str, Any] | None:
+        return None if self.id < 0 else {"id": self.id, "value": self.value, "status": self.status}
 
 
 class SweepDir:
-    """Writes (and reads back) one sweep's directory. Only the main process writes."""
+    """Writes one sweep's directory. Only the main process writes: metrics records as they come
+    (whole records), each batch's result rows once its records are on disk (whole rows)."""
 
-    def __init__(self, path: Path, swept: list[str], param_names: list[str], width: int, explain: bool = False):
+    def __init__(self, path: Path, expansion: Expansion, param_names: list[str], width: int, explain: bool = False):
         from .explain import EXPLAIN_COLUMNS
 
         self.path = path
-        self.swept = swept
+        self.expansion = expansion
         self.param_names = param_names
         self.width = width
-        self.columns = ["id", *swept, "status", "reason", "steps", "updates", "value", "grad_norm",
+        self.record = len(METRIC_HEAD) + width + len(METRIC_TAIL)
+        self.columns = ["id", *expansion.keys, "status", "reason", "steps", "updates", "value", "grad_norm",
                         *(f"param.{p}" for p in param_names), *(EXPLAIN_COLUMNS if explain else ()),
                         "batch", "batch_time_s"]  # fmt: skip
+        self.fd = -1
 
-    def start(self, resume_done: dict[int, dict[str, str]]) -> None:
-        """Write results.csv afresh (keeping finished rows) and drop other configs' metrics, each
-        file atomically (a kill leaves the old one or the new one)."""
+    def start(self) -> Finished:
+        """Keep what counts from an earlier start (none for a new sweep): rewrite results.csv with
+        only finished rows, and metrics.f64 with only those configs' records (each file whole: a
+        kill leaves the old one or the new one); then open metrics.f64 for appending."""
         from .runs import write_atomic
 
-        rows = [resume_done[i] for i in sorted(resume_done)]
+        done = np.zeros(self.expansion.size, dtype=bool)
+        counts = {s: 0 for s in ("converged", "max_epochs", "diverged", "failed", "interrupted")}
+        best = Best()
+        kept: dict[int, list[str]] = {}
+        for row in _result_rows(self.path / RESULTS_FILE):
+            i = int(row["id"])
+            if row["status"] in DONE and i < len(done):
+                kept[i] = [row.get(c, "") for c in self.columns]
+        if kept:
+            ids = np.fromiter(kept, dtype=np.int64, count=len(kept))
+            status = [kept[i][self.columns.index("status")] for i in ids.tolist()]
+            values = np.array([_float(kept[i][self.columns.index("value")]) for i in ids.tolist()])
+            done[ids] = True
+            for s in status:
+                counts[s] += 1
+            best.offer(ids, status, values)
         text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, self.columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        metrics_path = self.path / METRICS_FILE
-        records = read_metrics_file(metrics_path, self.width)
-        keep = np.isin(records[:, 0], np.array(sorted(resume_done), dtype=np.float64))
-        write_atomic(metrics_path, np.ascontiguousarray(records[keep], dtype=np.float64).tobytes())
+        writer = csv.writer(text)
+        writer.writerow(self.columns)
+        writer.writerows(kept[i] for i in sorted(kept))
+        self._keep_records(done)
         write_atomic(self.path / RESULTS_FILE, text.getvalue())
+        self.fd = os.open(self.path / METRICS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        return Finished(done, counts, best)
 
-    def append(self, result: BatchResult, overrides: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Add a finished batch: metrics first, then its result rows (a config counts as done only
-        once its row is written, so a crash in between only means it runs again)."""
+    def _keep_records(self, done: np.ndarray) -> None:
+        """metrics.f64 with only the records of configs in ``done``, read a slice at a time: cut
+        short where only a tail must go (a killed batch), rewritten otherwise."""
+        from .runs import write_atomic
+
+        path = self.path / METRICS_FILE
+        if not path.is_file():
+            write_atomic(path, b"")
+            return
+        size = path.stat().st_size // (8 * self.record)
+        first_bad = None
+        mixed = False
+        for start in range(0, size, RECORDS_PER_READ):
+            ids = _read_records(path, self.record, start, RECORDS_PER_READ)[:, 0].astype(np.int64)
+            keep = done[np.clip(ids, 0, len(done) - 1)] & (ids >= 0) & (ids < len(done))
+            if first_bad is None and not keep.all():
+                first_bad = start + int(np.argmin(keep))
+            elif first_bad is not None and keep.any():
+                mixed = True
+                break
+        if not mixed:  # the records that go are a tail (or none): cut the file there
+            with open(path, "r+b") as f:
+                f.truncate(8 * self.record * (size if first_bad is None else first_bad))
+                os.fsync(f.fileno())
+            return
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as out:
+            for start in range(0, size, RECORDS_PER_READ):
+                records = _read_records(path, self.record, start, RECORDS_PER_READ)
+                ids = records[:, 0].astype(np.int64)
+                keep = done[np.clip(ids, 0, len(done) - 1)] & (ids >= 0) & (ids < len(done))
+                out.write(np.ascontiguousarray(records[keep]).tobytes())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+
+    def write_metrics(self, records: np.ndarray) -> None:
+        """Append metrics records whole (a failed write, a full disk, is cut back to the last whole one)."""
+        from .runs import _write_all, fault_point
+
+        size = os.fstat(self.fd).st_size
+        try:
+            _write_all(self.fd, np.ascontiguousarray(records, dtype=np.float64).tobytes())
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, size)
+            raise
+        fault_point()
+
+    def append(self, result: BatchResult) -> None:
+        """Add a finished batch: its records first (made durable), then its result rows (a config
+        counts as done only once its row is written, so a crash in between only means it runs again)."""
         from .runs import append_whole
 
-        append_whole(self.path / METRICS_FILE, np.ascontiguousarray(result.metrics, dtype=np.float64).tobytes())
-        rows = []
-        for b, i in enumerate(result.ids):
-            row: dict[str, Any] = {"id": i, **{k: _cell(overrides[i].get(k)) for k in self.swept}}
-            row.update(status=result.status[b], reason=result.reason[b], steps=result.iterations[b],
-                       updates=result.updates[b], value=repr(float(result.value[b])),
-                       grad_norm=repr(float(result.grad_norm[b])), batch=result.batch,
-                       batch_time_s=f"{result.wall_time_s:.6f}")  # fmt: skip
-            for name in self.param_names:
-                value = result.params[b].get(name)
-                row[f"param.{name}"] = "" if value is None else repr(float(value))
-            if result.diagnostics is not None:
-                from .explain import explain_cells
+        if len(result.metrics):
+            self.write_metrics(result.metrics)
+        os.fsync(self.fd)
+        ids = np.asarray(result.ids)
+        B = len(ids)
+        columns: list[list[str]] = [list(map(str, ids.tolist()))]
+        columns += [self.expansion.cells(k, ids) for k in self.expansion.keys]
+        columns += [result.status, result.reason, list(map(str, np.asarray(result.iterations).tolist())),
+                    list(map(str, np.asarray(result.updates).tolist())), _floats_text(result.value),
+                    _floats_text(result.grad_norm)]  # fmt: skip
+        for name in self.param_names:
+            if name in result.param_names:
+                columns.append(_floats_text(result.params[:, result.param_names.index(name)]))
+            else:
+                columns.append([""] * B)
+        if "verdict" in self.columns:
+            from .explain import EXPLAIN_COLUMNS, explain_cells
 
-                row.update(explain_cells(result.diagnostics[b]))
-            rows.append(row)
+            cells = [explain_cells(d) for d in (result.diagnostics or [None] * B)]
+            columns += [[c.get(name, "") for c in cells] for name in EXPLAIN_COLUMNS]
+        columns += [[str(result.batch)] * B, [f"{result.wall_time_s:.6f}"] * B]
         text = io.StringIO(newline="")
-        csv.DictWriter(text, self.columns).writerows(rows)
+        csv.writer(text).writerows(zip(*columns))
         append_whole(self.path / RESULTS_FILE, text.getvalue().encode())  # whole rows, or none
-        return rows
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _floats_text(values) -> list[str]:
+    """Each number as the shortest text that reads back exactly ('nan', 'inf' as Python writes them)."""
+    return list(map(repr, np.asarray(values, dtype=np.float64).tolist()))
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def _cell(value: Any) -> str:
@@ -514,32 +891,84 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def read_metrics_file(path: Path, width: int) -> np.ndarray:
-    """metrics.f64 as (records, columns); a record cut short by a crash is dropped, a missing
-    file has none."""
+def _read_records(path: Path, size: int, start: int, count: int) -> np.ndarray:
+    with open(path, "rb") as f:
+        f.seek(8 * size * start)
+        raw = np.fromfile(f, dtype=np.float64, count=size * count)
+    return raw[: len(raw) // size * size].reshape(-1, size)
+
+
+def read_metrics_file(path: Path, width: int, config: int | None = None) -> np.ndarray:
+    """metrics.f64 as (records, columns), or only config ``config``'s records (read a slice at a
+    time); a record cut short by a crash is dropped, a missing file has none."""
     size = len(METRIC_HEAD) + width + len(METRIC_TAIL)
     if not path.is_file():
         return np.empty((0, size))
-    raw = np.fromfile(path, dtype=np.float64)
-    whole = len(raw) // size * size
-    return raw[:whole].reshape(-1, size)
+    if config is None:
+        raw = np.fromfile(path, dtype=np.float64)
+        return raw[: len(raw) // size * size].reshape(-1, size)
+    total = path.stat().st_size // (8 * size)
+    mine = [records[records[:, 0] == config] for start in range(0, total, RECORDS_PER_READ)
+            for records in (_read_records(path, size, start, RECORDS_PER_READ),)]  # fmt: skip
+    return np.concatenate(mine) if mine else np.empty((0, size))
+
+
+def _result_rows(path: Path) -> Iterator[dict[str, str]]:
+    """results.csv's rows, one at a time; a row cut short by a kill (or a full disk, in older
+    files) is dropped."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise GdrunError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with f:
+        end = _last_newline(f)
+        f.seek(0)
+        lines = (line.decode("utf-8", "replace") for line in _lines_until(f, end))
+        reader = csv.reader(lines)
+        header = next(reader, None)
+        if not header:
+            return
+        for cells in reader:
+            if len(cells) != len(header):
+                continue
+            row = dict(zip(header, cells))
+            if row.get("id", "").isdigit() and row.get("status") in (*DONE, "failed", "interrupted"):
+                yield row
+
+
+def _last_newline(f) -> int:
+    """The size of the file's whole lines (up to and including its last newline)."""
+    end = f.seek(0, os.SEEK_END)
+    while end > 0:
+        step = min(end, 1 << 16)
+        f.seek(end - step)
+        chunk = f.read(step)
+        at = chunk.rfind(b"\n")
+        if at >= 0:
+            return end - step + at + 1
+        end -= step
+    return 0
+
+
+def _lines_until(f, end: int) -> Iterator[bytes]:
+    position = 0
+    for line in f:
+        position += len(line)
+        if position > end:
+            return
+        yield line
+
+
+def iter_results(path: Path) -> Iterator[dict[str, str]]:
+    """A sweep directory's results.csv rows, one at a time (see :func:`read_results`)."""
+    return _result_rows(path / RESULTS_FILE)
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
     """results.csv's rows; a row cut short by a kill (or a full disk, in older files) is dropped."""
-    from .runs import read_small
-
-    if not (path / RESULTS_FILE).is_file():
-        return []
-    try:
-        text = read_small(path / RESULTS_FILE, limit=None)
-    except (OSError, ValueError) as exc:
-        raise GdrunError(f"cannot read {path / RESULTS_FILE}: {exc}") from None
-    if not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    rows = csv.DictReader(io.StringIO(text, newline=""))
-    return [r for r in rows if None not in r and None not in r.values() and str(r.get("id", "")).isdigit()
-            and r.get("status") in (*DONE, "failed", "interrupted")]  # fmt: skip
+    return list(iter_results(path))
 
 
 def read_sweep_file(path: Path) -> dict[str, Any]:
@@ -556,10 +985,30 @@ def read_sweep_file(path: Path) -> dict[str, Any]:
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise GdrunError(f"{file} cannot be read ({type(exc).__name__}); the sweep cannot be resumed or shown") from None
     keys = ("base", "configs", "fingerprint", "metrics")
-    if not isinstance(meta, dict) or not all(k in meta for k in keys) or not isinstance(meta["configs"], list) \
-            or not isinstance(meta["base"], dict) or not isinstance(meta["metrics"], dict):  # fmt: skip
+    if not isinstance(meta, dict) or not all(k in meta for k in keys) or not isinstance(meta["base"], dict) \
+            or not isinstance(meta["configs"], (int, list)) or not isinstance(meta["metrics"], dict) \
+            or (isinstance(meta["configs"], int) and not isinstance(meta.get("sweep"), dict)):  # fmt: skip
         raise GdrunError(f"{file} is incomplete or damaged (it needs {', '.join(keys)}); the sweep cannot be resumed or shown")
     return meta
+
+
+def config_count(meta: dict[str, Any]) -> int:
+    """How many configs a sweep.yaml declares (format 2 records the number, older files the list)."""
+    return meta["configs"] if isinstance(meta["configs"], int) else len(meta["configs"])
+
+
+def expansion_of(meta: dict[str, Any]) -> Expansion:
+    """The configs of a sweep.yaml as columns: expanded again from its declaration (the same
+    declaration always makes the same configs), or read from an older file's list."""
+    if isinstance(meta["configs"], list):
+        return Expansion.from_list([c if isinstance(c, dict) else {} for c in meta["configs"]])
+    try:
+        expansion = expand(validate_sweep(meta["sweep"]))
+    except GdrunError as exc:
+        raise GdrunError(f"the declaration in {SWEEP_FILE} does not expand: {exc}") from None
+    if expansion.size != meta["configs"]:
+        raise GdrunError(f"{SWEEP_FILE} declares {meta['configs']} configs but its declaration makes {expansion.size}")
+    return expansion
 
 
 # ---------------------------------------------------------------------------- running a sweep
@@ -579,7 +1028,8 @@ class SweepOptions:
 
 def plan(base: dict[str, Any], spec: SweepSpec) -> list[dict[str, Any]]:
     """The expanded configs, validated, without running anything (``gdrun sweep --plan``)."""
-    return [{"id": i, **overrides} for i, (overrides, _) in enumerate(expanded_configs(base, spec))]
+    expansion = validate_configs(base, spec).expansion
+    return [{"id": i, **expansion.overrides(i)} for i in range(expansion.size)]
 
 
 def find_sweep(runs_dir: Path, target: str) -> Path:
@@ -595,6 +1045,18 @@ def find_sweep(runs_dir: Path, target: str) -> Path:
     return matches[-1]
 
 
+def prepare_sweep(base: dict[str, Any], spec: SweepSpec) -> tuple[dict[str, Any], Sweep]:
+    """The base config as it runs (an expected regime turns the diagnostics on) and its configs,
+    validated; every input error is raised here, before anything is written."""
+    rules = base.get("expect") or []
+    rules = rules if isinstance(rules, list) else [rules]
+    if any(isinstance(r, dict) and r.get("gradient") is not None for r in rules):
+        raise GdrunError("expect.gradient is checked on single runs, not on the configs of a sweep")
+    if any(isinstance(r, dict) and r.get("regime") is not None for r in rules) and base.get("explain") is not False:
+        base = {**base, "explain": True}  # an expected regime needs each config's diagnostics
+    return base, validate_configs(base, spec)
+
+
 def run_sweep(base: dict[str, Any], spec: SweepSpec, options: SweepOptions, progress=None) -> tuple[dict, int]:
     """Run (or resume) a sweep; returns its summary and exit code. The sweep directory is locked
     for the whole run: a second run or resume of it at the same time is a one-line error."""
@@ -602,17 +1064,9 @@ def run_sweep(base: dict[str, Any], spec: SweepSpec, options: SweepOptions, prog
 
     from .runs import DirLock, create_run_dir, write_atomic
 
-    rules = base.get("expect") or []
-    rules = rules if isinstance(rules, list) else [rules]
-    if any(isinstance(r, dict) and r.get("gradient") is not None for r in rules):
-        raise GdrunError("expect.gradient is checked on single runs, not on the configs of a sweep")
-    if any(isinstance(r, dict) and r.get("regime") is not None for r in rules) and base.get("explain") is not False:
-        base = {**base, "explain": True}  # an expected regime needs each config's diagnostics
-    items = expanded_configs(base, spec)
-    overrides = [o for o, _ in items]
-    configs = [c for _, c in items]
-    print_key = fingerprint(base, spec, overrides)
-    param_names, width = _param_layout(configs, options.base_dir)
+    base, sweep = prepare_sweep(base, spec)
+    print_key = fingerprint(base, spec)
+    param_names, width = _param_layout(sweep.reps, options.base_dir)
     lock: DirLock | None = None
     if options.resume is not None:
         path = find_sweep(Path(options.runs_dir), options.resume)
@@ -622,8 +1076,8 @@ def run_sweep(base: dict[str, Any], spec: SweepSpec, options: SweepOptions, prog
     else:
         name = options.name or base.get("name") or "sweep"
         text = yaml.dump({
-            "name": name, "base": json.loads(json.dumps(base, default=str)), "sweep": {**spec.__dict__}, "configs": overrides,
-            "fingerprint": print_key,
+            "name": name, "format": FORMAT, "base": json.loads(json.dumps(base, default=str)),
+            "sweep": json.loads(json.dumps(spec.__dict__, default=str)), "configs": sweep.size, "fingerprint": print_key,
             "metrics": {"file": METRICS_FILE, "dtype": "float64", "columns": [*METRIC_HEAD,
                         *(f"p{i}" for i in range(width)), *METRIC_TAIL], "params": "p0.. in each config's order"},
             "param_names": param_names, "command": " ".join(options.command),
@@ -636,45 +1090,50 @@ def run_sweep(base: dict[str, Any], spec: SweepSpec, options: SweepOptions, prog
 
         path = create_run_dir(options.runs_dir, f"{name}", prefix="sweep-", fill=fill)
     try:
-        return _run_locked(path, options.resume is not None, items, print_key, param_names, width, spec, options, progress)
+        return _run_locked(path, options.resume is not None, sweep, print_key, param_names, width, options, progress)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _run_locked(path: Path, resuming: bool, items, print_key: str, param_names: list[str], width: int,
-                spec: SweepSpec, options: SweepOptions, progress) -> tuple[dict, int]:  # fmt: skip
+def _run_locked(path: Path, resuming: bool, sweep: Sweep, print_key: str, param_names: list[str], width: int,
+                options: SweepOptions, progress) -> tuple[dict, int]:  # fmt: skip
     from .engine import Interrupt
     from .runs import SUMMARY_RESERVE, disk_full_reason, is_disk_full, process_info, write_json
 
-    overrides = [o for o, _ in items]
-    configs = [c for _, c in items]
-    done: dict[int, dict[str, str]] = {}
     if resuming:
-        if read_sweep_file(path).get("fingerprint") != print_key:
+        meta = read_sweep_file(path)
+        if isinstance(meta["configs"], list):
+            raise GdrunError(f"{path} was made by an older gdrun (its {SWEEP_FILE} lists every config); "
+                             "run it again as a new sweep")  # fmt: skip
+        if meta.get("fingerprint") != print_key:
             raise GdrunError(f"the sweep declaration changed since {path} was made; resume refuses to mix them "
                              "(run it as a new sweep, or restore the declaration)")  # fmt: skip
-        done = {int(r["id"]): r for r in read_results(path) if r["status"] in DONE and int(r["id"]) < len(configs)}
-    directory = SweepDir(path, list(spec.params), param_names, width, explain=bool(configs and configs[0].explain))
-    counts = {s: 0 for s in ("converged", "max_epochs", "diverged", "failed", "interrupted")}
-    for row in done.values():
-        counts[row["status"]] += 1
-    summary: dict[str, Any] = {"status": "running", "sweep_dir": str(path), "configs": len(configs), "resumed": len(done)}
+    directory = SweepDir(path, sweep.expansion, param_names, width, explain=bool(sweep.reps[0].explain))
+    summary: dict[str, Any] = {"status": "running", "sweep_dir": str(path), "configs": sweep.size}
     started = time.perf_counter()
     stopped_early = failure = None
+    finished = Finished(np.zeros(sweep.size, dtype=bool), {s: 0 for s in ("converged", "max_epochs", "diverged",
+                        "failed", "interrupted")}, Best())  # fmt: skip
+    counts = finished.counts
     with Interrupt() as interrupt:
         try:
-            directory.start(done)
-            pending = [(i, c) for i, c in enumerate(configs) if i not in done]
+            finished = directory.start()
+            counts = finished.counts
+            summary["resumed"] = int(finished.done.sum())
+            pending = np.flatnonzero(~finished.done)
             executor = options.executor or LocalExecutor()
-            jobs = make_batches(pending, spec.record_every, width, options.base_dir, executor.batch_limit(len(pending)))
+            jobs = make_batches(sweep, pending, sweep.spec.record_every, width, options.base_dir,
+                                executor.batch_limit(len(pending)))  # fmt: skip
             summary.update(batches=len(jobs), executor=executor.name, counts=dict(counts), wall_time_s=0.0, **process_info())
             write_json(path / SUMMARY_FILE, summary, reserve=SUMMARY_RESERVE)
+            streams = {"sink": directory.write_metrics} if getattr(executor, "in_process", False) else {}
             try:
-                for result in executor.run(jobs, interrupt):
-                    directory.append(result, overrides)
+                for result in executor.run(jobs, interrupt, **streams):
+                    directory.append(result)
                     for status in result.status:
                         counts[status] += 1
+                    finished.best.offer(result.ids, result.status, np.asarray(result.value, dtype=np.float64))
                     if progress is not None:
                         progress(len(result.ids), counts)
                     if counts["failed"] and (options.fail_fast or (options.max_failures is not None
@@ -689,13 +1148,16 @@ def _run_locked(path: Path, resuming: bool, items, print_key: str, param_names: 
             if not is_disk_full(exc):
                 raise
             failure = disk_full_reason(exc, getattr(exc, "filename", None))
-    finished = sum(counts[s] for s in DONE)
-    interrupted = interrupt.requested and finished + counts["failed"] < len(configs)
+        finally:
+            directory.close()
+    done = sum(counts[s] for s in DONE)
+    interrupted = interrupt.requested and done + counts["failed"] < sweep.size
     summary.update(
         status="failed" if failure else "interrupted" if interrupted else "stopped" if stopped_early else "completed",
         stopped_because=stopped_early, counts=counts, wall_time_s=time.perf_counter() - started,
-        best=_best(read_results(path)),
+        best=finished.best.as_dict(),
     )  # fmt: skip
+    summary.setdefault("resumed", 0)
     summary.setdefault("batches", 0)
     summary.setdefault("executor", (options.executor or LocalExecutor()).name)
     if failure:
@@ -714,7 +1176,7 @@ def _run_locked(path: Path, resuming: bool, items, print_key: str, param_names: 
 
 
 def _yaml_dumper():
-    """libyaml's safe dumper when PyYAML has it: a sweep.yaml can list 100,000 configs."""
+    """libyaml's safe dumper when PyYAML has it."""
     import yaml
 
     return getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -726,14 +1188,14 @@ def _yaml_loader():
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _param_layout(configs: list[Config], base_dir: str | None) -> tuple[list[str], int]:
+def _param_layout(reps: list[Config], base_dir: str | None) -> tuple[list[str], int]:
     """The union of parameter names (for results.csv) and the widest config (for metrics)."""
     from .runner import prepare
 
     names: list[str] = []
     width = 0
     seen: set[str] = set()
-    for config in configs:
+    for config in reps:
         key = structure(config)
         if key in seen:
             continue
@@ -745,12 +1207,12 @@ def _param_layout(configs: list[Config], base_dir: str | None) -> tuple[list[str
     return names, width
 
 
-def _best(rows: list[dict[str, str]]) -> dict[str, Any] | None:
-    scored = [(float(r["value"]), r) for r in rows if r["status"] in ("converged", "max_epochs") and r["value"] not in ("", "nan")]
-    if not scored:
-        return None
-    value, row = min(scored, key=lambda t: t[0])
-    return {"id": int(row["id"]), "value": value, "status": row["status"]}
+def best_of(rows) -> dict[str, Any] | None:
+    """The best of results.csv rows (lowest value of a converged or max_epochs config)."""
+    best = Best()
+    for row in rows:
+        best.offer([int(row["id"])], [row["status"]], np.array([_float(row["value"])]))
+    return best.as_dict()
 
 
 def open_config(sweep_dir: Path, config_id: int):
@@ -758,17 +1220,20 @@ def open_config(sweep_dir: Path, config_id: int):
     from .runs import RunRecord
 
     meta = read_sweep_file(sweep_dir)
-    if not 0 <= config_id < len(meta["configs"]):
-        raise GdrunError(f"{sweep_dir} has configs 0 to {len(meta['configs']) - 1}, not {config_id}")
-    row = next((r for r in read_results(sweep_dir) if int(r["id"]) == config_id), None)
+    total = config_count(meta)
+    if not 0 <= config_id < total:
+        raise GdrunError(f"{sweep_dir} has configs 0 to {total - 1}, not {config_id}")
+    row = None
+    for candidate in iter_results(sweep_dir):
+        if candidate["id"] == str(config_id):
+            row = candidate  # a config run again on resume: its last row counts
     if row is None:
         raise GdrunError(f"config {config_id} of {sweep_dir} has not run yet (resume the sweep to run it)")
     raw = dict(meta["base"])
-    for key, value in meta["configs"][config_id].items():
+    for key, value in expansion_of(meta).overrides(config_id).items():
         raw = set_key(raw, key, value)
     width = len(meta["metrics"]["columns"]) - len(METRIC_HEAD) - len(METRIC_TAIL)
-    records = read_metrics_file(sweep_dir / METRICS_FILE, width)
-    mine = records[records[:, 0] == config_id]
+    mine = read_metrics_file(sweep_dir / METRICS_FILE, width, config=config_id)
     params = {k[len("param."):]: float(v) for k, v in row.items() if k.startswith("param.") and v != ""}
     n = len(params) - len((raw.get("fit") or {}).get("freeze") or [])
     metrics = {"step": mine[:, 1], "updates": mine[:, 2], "value": mine[:, -3], "grad_norm": mine[:, -2], "lr": mine[:, -1]}
@@ -801,13 +1266,14 @@ def open_sweep(sweep_dir: Path):
         raise GdrunError(f"{sweep_dir / SUMMARY_FILE} is not a sweep summary")
     cut_off = False
     if summary["status"] == "running":
-        rows = read_results(sweep_dir)
+        latest = {r["id"]: r for r in iter_results(sweep_dir)}
         counts = {s: 0 for s in ("converged", "max_epochs", "diverged", "failed", "interrupted")}
-        for row in {r["id"]: r for r in rows}.values():
+        for row in latest.values():
             counts[row["status"]] += 1
         cut_off = process_gone(summary) or "pid" not in summary
         where = "process " + f"{summary.get('pid')} on {summary.get('host')}" if "pid" in summary else "its process"
-        summary = {"batches": 0, "executor": "?", "wall_time_s": 0.0, **summary, "counts": counts, "best": _best(rows),
+        summary = {"batches": 0, "executor": "?", "wall_time_s": 0.0, **summary, "counts": counts,
+                   "best": best_of(latest.values()),
                    "reason": f"cut off: {where} is gone; resume it with --resume" if cut_off else f"still running ({where})"}  # fmt: skip
-    summary.update(sweep_dir=str(sweep_dir), configs=len(meta["configs"]))
+    summary.update(sweep_dir=str(sweep_dir), configs=config_count(meta))
     return RunRecord(sweep_dir, meta, summary, {}, cut_off, kind="sweep")

@@ -11,7 +11,7 @@ import pytest
 from helpers import run_config
 
 from gdrun.config import validate
-from gdrun.sweep import BatchJob, SweepOptions, expand, make_batches, read_results, run_batch, run_sweep, validate_sweep
+from gdrun.sweep import BatchJob, SweepOptions, expand, read_results, run_batch, run_sweep, validate_sweep
 
 #: every numeric option of every optimizer, two values each (extra options that make it count)
 SWEPT = [
@@ -54,13 +54,13 @@ def _configs(optimizer: str, key: str, values: list, extra: dict, backend: str, 
 @pytest.mark.parametrize("optimizer, key, values, extra", SWEPT, ids=[f"{o}-{k}" for o, k, _, _ in SWEPT])
 def test_a_batch_equals_its_runs_one_by_one_bit_for_bit(optimizer, key, values, extra, backend, dtype):
     configs = _configs(optimizer, key, values, extra, backend, dtype)
-    (job,) = make_batches(list(enumerate(configs)), 1, 2, None)  # one batch: the option is per run
+    job = BatchJob.of_configs(configs, record_every=1, width=2)  # one batch: the option is per run
     together = run_batch(job)
     for b, config in enumerate(configs):
-        alone = run_batch(BatchJob(0, [b], [config], 1, 2))
+        alone = run_batch(BatchJob.of_configs([config], ids=[b], record_every=1, width=2))
         mine = together.metrics[together.metrics[:, 0] == b]
         np.testing.assert_array_equal(mine, alone.metrics)  # every row: step, x, y, value, grad_norm, lr
-        assert together.status[b] == alone.status[0] and together.params[b] == alone.params[0]
+        assert together.status[b] == alone.status[0] and np.array_equal(together.params[b], alone.params[0])
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
@@ -70,16 +70,16 @@ def test_adagrad_lr_decay_in_float32_does_not_drift(backend):
     configs = [validate({"function": "(1-x)**2 + 10*(y-x**2)**2", "init": {"x": -1.0, "y": 1.5}, "lr": 0.05,
                          "epochs": 300, "optimizer": "adagrad", "optimizer_options": {"lr_decay": v},
                          "dtype": "float32", "backend": backend}) for v in values]  # fmt: skip
-    together = run_batch(BatchJob(0, list(range(len(configs))), configs, 1, 2))
+    together = run_batch(BatchJob.of_configs(configs, record_every=1, width=2))
     for b, config in enumerate(configs):
-        alone = run_batch(BatchJob(0, [b], [config], 1, 2))
+        alone = run_batch(BatchJob.of_configs([config], ids=[b], record_every=1, width=2))
         np.testing.assert_array_equal(together.metrics[together.metrics[:, 0] == b], alone.metrics)
 
 
 def test_a_swept_option_matches_the_plain_single_run_too():
     """run_batch of one config is what ``gdrun minimize`` runs (same prepare, same engine)."""
     config = _configs("adagrad", "lr_decay", [0.3], {}, "numpy", "float32")[0]
-    alone = run_batch(BatchJob(0, [0], [config], 1, 2))
+    alone = run_batch(BatchJob.of_configs([config], record_every=1, width=2))
     raw = {"function": "(1-x)**2 + 10*(y-x**2)**2", "init": {"x": -1.0, "y": 1.5}, "lr": 0.05, "epochs": 100,
            "optimizer": "adagrad", "optimizer_options": {"lr_decay": 0.3}, "dtype": "float32"}  # fmt: skip
     outcome, collect, _ = run_config(raw)
@@ -97,7 +97,7 @@ def test_a_fit_sweep_uses_each_config_s_own_frozen_values(tmp_path, backend):
     rows = sorted(read_results(Path(summary["sweep_dir"])), key=lambda r: int(r["id"]))
     assert [float(r["param.b"]) for r in rows] == [1.0, 3.0, 1.0]  # results.csv shows each one's own
     for row in rows:
-        overrides = expand(spec)[int(row["id"])]
+        overrides = expand(spec).as_list()[int(row["id"])]
         alone, _, _ = run_config({**base, **overrides})
         assert float(row["param.a"]) == alone.x[0, 0]
         assert float(row["value"]) == alone.value[0]

@@ -25,7 +25,7 @@ from gdrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GdrunError
 from gdrun.executors import DaskExecutor, ProcessExecutor, check_address, get_executor
 from gdrun.sweep import (
     DONE, METRIC_HEAD, METRIC_TAIL, METRICS_FILE, SUMMARY_FILE, SWEEP_FILE, LocalExecutor, SweepOptions,
-    expanded_configs, make_batches, read_metrics_file, read_results, run_sweep, validate_sweep,
+    validate_configs, make_batches, read_metrics_file, read_results, run_sweep, validate_sweep,
 )  # fmt: skip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,7 +126,7 @@ class BreakBatch:
     def run(self, jobs, interrupt):
         for i, job in enumerate(jobs):
             if self.victim in job.ids:
-                jobs[i] = replace(job, configs=[_corrupt(c) for c in job.configs])
+                jobs[i] = replace(job, config=_corrupt(job.config))
                 self.broken = list(job.ids)
         return self.inner.run(jobs, interrupt)
 
@@ -165,8 +165,8 @@ def test_processes_split_one_group_across_workers():
     executor = ProcessExecutor(3)
     assert executor.batch_limit(10) == 4 and executor.batch_limit(0) == 1
     base, declaration = {"function": "x2", "epochs": 5}, {"params": {"lr": [0.01 * k for k in range(1, 11)]}}
-    pending = list(enumerate(c for _, c in expanded_configs(base, validate_sweep(declaration))))
-    jobs = make_batches(pending, 10, 1, None, executor.batch_limit(len(pending)))
+    swept = validate_configs(base, validate_sweep(declaration))
+    jobs = make_batches(swept, np.arange(swept.size), 10, 1, None, executor.batch_limit(swept.size))
     assert [len(j.ids) for j in jobs] == [4, 4, 2]
 
 
@@ -176,8 +176,8 @@ def test_processes_a_batch_that_raises_fails_only_its_configs(tmp_path, local_re
 
 def _jobs(case, workers=1):
     base, declaration = case
-    pending = list(enumerate(c for _, c in expanded_configs(base, validate_sweep(declaration))))
-    return make_batches(pending, 10, 2, None, ProcessExecutor(workers).batch_limit(len(pending)))
+    swept = validate_configs(base, validate_sweep(declaration))
+    return make_batches(swept, np.arange(swept.size), 10, 2, None, ProcessExecutor(workers).batch_limit(swept.size))
 
 
 def test_processes_interrupted_before_start_run_nothing():

@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 
 from gdrun.runs import open_record, read_run
-from gdrun.sweep import read_results, read_sweep_file
+from gdrun.sweep import config_count, read_results, read_sweep_file
 from helpers import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,7 +136,7 @@ def sweep_problems(path: Path, record) -> list[str]:
     ids = [int(r["id"]) for r in read_results(path)]
     if len(ids) != len(set(ids)):
         problems.append(f"{path.name}: a config is in results.csv more than once")
-    if any(not 0 <= i < len(meta["configs"]) for i in ids):
+    if any(not 0 <= i < config_count(meta) for i in ids):
         problems.append(f"{path.name}: results.csv names a config the sweep does not have")
     if record.summary["status"] == "running" and not record.cut_off:
         problems.append(f"{path.name}: says running, but its process is gone")
@@ -152,7 +152,7 @@ def resume_problems(runs: Path, args: list[str]) -> list[str]:
         if code not in (0, 4) or "Traceback" in err:
             problems.append(f"resume of {path.name}: exit {code}: {err.strip()[-300:]}")
             continue
-        n = len(read_sweep_file(path)["configs"])
+        n = config_count(read_sweep_file(path))
         ids = sorted(int(r["id"]) for r in read_results(path))
         if ids != list(range(n)):
             problems.append(f"resume of {path.name}: results.csv holds configs {ids}, not each of 0..{n - 1} once")

@@ -14,18 +14,18 @@ from helpers import run_config
 from gdrun.errors import GdrunError
 from gdrun.sweep import (
     SweepOptions, expand, make_batches, open_config, parse_param_flag, read_results, run_sweep, validate_sweep,
-    expanded_configs,
+    validate_configs,
 )  # fmt: skip
 
 
 def test_grid_is_the_cartesian_product_last_key_fastest():
     spec = validate_sweep({"params": {"lr": [0.1, 0.2], "init": [1, 2, 3]}})
-    assert expand(spec) == [{"lr": a, "init": b} for a in (0.1, 0.2) for b in (1, 2, 3)]
+    assert expand(spec).as_list() == [{"lr": a, "init": b} for a in (0.1, 0.2) for b in (1, 2, 3)]
 
 
 def test_zip_aligns_lists_and_checks_lengths():
     spec = validate_sweep({"kind": "zip", "params": {"lr": [0.1, 0.2], "init": [1, 2]}})
-    assert expand(spec) == [{"lr": 0.1, "init": 1}, {"lr": 0.2, "init": 2}]
+    assert expand(spec).as_list() == [{"lr": 0.1, "init": 1}, {"lr": 0.2, "init": 2}]
     with pytest.raises(GdrunError, match="one length"):
         validate_sweep({"kind": "zip", "params": {"lr": [0.1, 0.2], "init": [1]}})
 
@@ -33,19 +33,19 @@ def test_zip_aligns_lists_and_checks_lengths():
 def test_random_is_seeded_and_uses_its_distributions():
     raw = {"kind": "random", "n": 500, "seed": 3,
            "params": {"lr": {"loguniform": [1e-4, 1]}, "init": {"uniform": [-5, 5]}, "optimizer": ["sgd", "adam"]}}  # fmt: skip
-    first, again = expand(validate_sweep(raw)), expand(validate_sweep(raw))
+    first, again = expand(validate_sweep(raw)).as_list(), expand(validate_sweep(raw)).as_list()
     assert first == again and len(first) == 500
     lrs = np.array([c["lr"] for c in first])
     assert lrs.min() >= 1e-4 and lrs.max() <= 1 and np.median(np.log10(lrs)) == pytest.approx(-2, abs=0.4)
     assert {c["optimizer"] for c in first} == {"sgd", "adam"}
     assert all(-5 <= c["init"] <= 5 for c in first)
-    assert expand(validate_sweep({**raw, "seed": 4})) != first
+    assert expand(validate_sweep({**raw, "seed": 4})).as_list() != first
 
 
 def test_range_helpers():
     spec = validate_sweep({"params": {"lr": {"logspace": [-3, 0, 4]}, "init": {"range": [-2, 3]},
                                       "epochs": {"linspace": [10, 20, 3]}}})  # fmt: skip
-    values = expand(spec)
+    values = expand(spec).as_list()
     assert sorted({c["lr"] for c in values}) == pytest.approx([1e-3, 1e-2, 1e-1, 1.0])
     assert sorted({c["init"] for c in values}) == [-2, -1, 0, 1, 2]
     assert sorted({c["epochs"] for c in values}) == [10.0, 15.0, 20.0]
@@ -91,8 +91,8 @@ def test_an_invalid_expanded_config_is_named_before_anything_runs(tmp_path):
 def test_numbers_share_a_batch_structure_does_not():
     base = {"function": "rosenbrock", "epochs": 10}
     spec = validate_sweep({"params": {"optimizer": ["sgd", "adam"], "lr": [0.001, 0.01], "init": [0.5, -1]}})
-    items = expanded_configs(base, spec)
-    jobs = make_batches(list(enumerate(c for _, c in items)), 10, 2, None)
+    swept = validate_configs(base, spec)
+    jobs = make_batches(swept, np.arange(swept.size), 10, 2, None)
     assert sorted(len(j.ids) for j in jobs) == [4, 4]  # one batch per optimizer, lr and init per run
 
 
@@ -110,7 +110,7 @@ def test_batched_results_equal_runs_one_by_one(tmp_path, backend):
     sweep_dir = Path(summary["sweep_dir"])
     rows = _results(sweep_dir)
     assert len(rows) == 12
-    for row, (overrides, config) in zip(rows, expanded_configs(base, spec)):
+    for row, (overrides, config) in zip(rows, list(validate_configs(base, spec).items())):
         raw = {**base, "lr": config.lr, "init": list(config.init), "optimizer_options": dict(config.optimizer_options)}
         alone, collect, _ = run_config(raw)
         assert row["status"] == alone.status[0]
@@ -143,7 +143,7 @@ def test_fit_sweeps_batch_too(tmp_path):
     summary, code = run_sweep(base, spec, SweepOptions(runs_dir=tmp_path))
     assert summary["batches"] == 1
     for row in _results(Path(summary["sweep_dir"])):
-        overrides = expand(spec)[int(row["id"])]
+        overrides = expand(spec).as_list()[int(row["id"])]
         alone, _, _ = run_config({**base, **overrides})
         assert float(row["param.a"]) == alone.x[0, 0] and float(row["param.b"]) == alone.x[0, 1]
         assert int(row["updates"]) == 100
@@ -152,12 +152,12 @@ def test_fit_sweeps_batch_too(tmp_path):
 def test_failed_batches_fail_fast_and_max_failures(tmp_path, monkeypatch):
     import gdrun.sweep as sweep
 
-    def run(self, jobs, interrupt):  # every adam batch breaks, the others run
+    def run(self, jobs, interrupt, sink=None):  # every adam batch breaks, the others run
         for job in jobs:
-            if job.configs[0].optimizer == "adam":
+            if job.config.optimizer == "adam":
                 yield sweep.failed_result(job, RuntimeError("broken batch"))
             else:
-                yield sweep.run_batch(job, interrupt)
+                yield sweep.run_batch(job, interrupt, sink)
 
     monkeypatch.setattr(sweep.LocalExecutor, "run", run)
     spec = validate_sweep({"params": {"optimizer": ["adam", "sgd"], "lr": [0.01, 0.1]}})
@@ -208,7 +208,7 @@ def test_a_batch_of_learning_rates_and_starts_is_bit_for_bit_the_runs_one_by_one
             "optimizer_options": {"momentum": 0.9}, "epochs": 300}  # fmt: skip
     spec = validate_sweep({"params": {"lr": [1e-4, 5e-4, 1e-3], "init": [[-1.2, 1.0], [0.3, -0.4]]}})
     summary, _ = run_sweep(base, spec, SweepOptions(runs_dir=tmp_path))
-    for row, overrides in zip(_results(Path(summary["sweep_dir"])), expand(spec)):
+    for row, overrides in zip(_results(Path(summary["sweep_dir"])), expand(spec).as_list()):
         alone, _, _ = run_config({**base, **overrides})
         assert [float(row["param.x"]), float(row["param.y"])] == alone.x[0].tolist()
         assert float(row["value"]) == alone.value[0]

@@ -91,29 +91,22 @@ class SweepTable:
 
 def read_table(record) -> SweepTable:
     """The sweep of ``record`` (``open_record(SWEEP_DIR)``) as arrays: results.csv read once."""
-    from ..sweep import read_results, read_sweep_file
+    from ..sweep import expansion_of, iter_results, read_sweep_file
 
     meta = record.config if isinstance(record.config, dict) and "configs" in record.config else read_sweep_file(Path(record.path))
     base = meta.get("base") or {}
     spec = meta.get("sweep") or {}
-    configs = meta.get("configs") or []
-    keys = [str(k) for k in (spec.get("params") or {})] or sorted({k for c in configs for k in c})
+    expansion = expansion_of(meta)
+    keys = expansion.keys
     rows = {}
-    for row in read_results(Path(record.path)):
+    for row in iter_results(Path(record.path)):
         rows[int(row["id"])] = row  # a config run again on resume: its last row counts
-    ids = np.array(sorted(rows), dtype=np.int64)
+    ids = np.array(sorted(i for i in rows if i < expansion.size), dtype=np.int64)
     ordered = [rows[i] for i in ids.tolist()]
     status = np.array([r["status"] for r in ordered], dtype=object)
     value = _floats([r.get("value") for r in ordered])
-    declared = {k: [c.get(k) if isinstance(c, dict) else None for c in configs] for k in keys}
-    columns: dict[str, list[Any]] = {}
-    for k in keys:
-        if len(configs) > (int(ids.max()) if len(ids) else -1):
-            columns[k] = [declared[k][i] for i in ids.tolist()]
-        else:  # no declaration for some row: read the cell itself
-            from ..display import typed_row
-
-            columns[k] = [typed_row({k: r.get(k, "")})[k] for r in ordered]
+    declared = {k: [expansion.values[k][c] for c in expansion.codes[k].tolist()] for k in keys}
+    columns: dict[str, list[Any]] = {k: [declared[k][i] for i in ids.tolist()] for k in keys}
     fit = isinstance(base.get("fit"), dict)
     what = str(base.get("function") or ((base.get("fit") or {}).get("model") if fit else "") or "")
     summary = record.summary or {}
@@ -121,7 +114,7 @@ def read_table(record) -> SweepTable:
     if summary.get("status") == "running" or record.cut_off:
         state = "cut off" if record.cut_off else "still running"
     table = SweepTable(name=str(meta.get("name") or base.get("name") or Path(record.path).name), what=what,
-                       kind=str(spec.get("kind") or "grid"), keys=keys, total=len(configs) or len(ids), ids=ids,
+                       kind=str(spec.get("kind") or "grid"), keys=keys, total=expansion.size, ids=ids,
                        status=status, value=value, columns=columns, declared=declared, fit=fit, base=base,
                        state=state)  # fmt: skip
     for k in keys:
