@@ -1,10 +1,11 @@
-"""Sweeps: thousands of configs as one batched computation, against running them one by one.
+"""Sweeps at array speed: gdrun sweep against the numpy you would write by hand, and against Hydra.
 
-(a) A 10,000-config grid: 100 learning rates (logspace(-4, -1, 100)) x 100 start points (a 10 x 10
-    grid over [-2, 2] x [-1, 3]) of Adam on 2-D rosenbrock, 1,000 steps each, numpy backend,
-    metrics recorded every 10th step. Wall time of ``run_sweep`` in-process (the whole call:
-    expanding and validating the configs, batching, running, writing the sweep directory) and
-    of ``python -m gdrun sweep CONFIG --quiet`` as a subprocess. Target: under 5 s.
+(a) 10,000 configs: 100 learning rates (logspace(-4, -1, 100)) x 100 start points (a 10 x 10 grid
+    over [-2, 2] x [-1, 3]) of Adam on 2-D rosenbrock, 1,000 steps each, numpy backend, every 10th
+    step kept. The whole ``python -m gdrun sweep CONFIG --quiet`` process against the whole
+    hand-written numpy script (benchmarks/hand_sweep.py: the same maths in one (B, 2) array with
+    in-place updates, every 10th step kept in preallocated arrays and saved). Targets: CPU time
+    ratio <= 2.0 and peak memory ratio <= 2.0. The final points of both are compared.
 
 (b) The same 200-learning-rate sweep on x2 (SGD, init 7.5, 100 steps, lr = logspace(-3, 0, 200),
     float64) three ways:
@@ -16,11 +17,20 @@
     Ratios Hydra / gdrun (target >= 100x) and torch loop / gdrun. All of them must give the same
     final x (to 1e-10) for a few learning rates; the script checks and prints it.
 
+(c) 100,000 configs (1,000 lrs x the same 100 starts) x 100 steps, as (a). Targets: CPU time ratio
+    <= 3.0, gdrun's peak memory under 500 MB.
+
+(d) 1,000,000 configs (1,000 lrs x 1,000 seeds drawing the start from [-2, 2]^2) x 100 steps in one
+    command: peak memory under 4 GiB; then the same sweep SIGKILLed half-way and resumed with
+    ``--resume``: every config in results.csv once, with its 11 records in metrics.f64.
+
+(e) with --batch-sizes: the cost per config-step of one engine batch against its size (MAX_BATCH).
+
 Contestants alternate between repeats and medians are reported (the machine is shared and
 noisy); Hydra runs once (about 45 s). A missed target prints MISS; nothing is asserted and the
 exit code stays 0. All temp dirs (cache, sweep directories, Hydra outputs) are removed at the end.
 
-    python benchmarks/bench_sweep.py [--quick] [--repeats N] [--skip-hydra]
+    python benchmarks/bench_sweep.py [--quick] [--repeats N] [--skip-hydra] [--skip-million] [--batch-sizes]
 
 hydra-core is for this benchmark only (pip install hydra-core==1.3.8), not a gdrun dependency.
 """
@@ -30,6 +40,8 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import importlib.util
+import json
+import math
 import os
 import platform
 import shutil
@@ -46,9 +58,15 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gdrun.sweep import SweepOptions, read_results, run_sweep, validate_sweep  # noqa: E402
+from gdrun.sweep import (  # noqa: E402
+    SweepOptions, iter_results, read_metrics_file, read_results, run_sweep, validate_sweep,
+)  # fmt: skip
 
-TARGET_10K_S = 5.0
+TARGET_10K_CPU = 2.0  # gdrun sweep / hand-written numpy, CPU time of the whole processes
+TARGET_10K_MEMORY = 2.0  # ... and their peak memory
+TARGET_100K_CPU = 3.0
+TARGET_100K_MB = 500.0
+TARGET_1M_MB = 4096.0  # MiB
 TARGET_HYDRA_RATIO = 100.0
 X2_LRS = np.logspace(-3, 0, 200)
 X2_STEPS, X2_INIT = 100, 7.5
@@ -107,63 +125,182 @@ def latest_sweep(runs_dir: Path) -> Path:
 # ---------------------------------------------------------------------------------- part (a)
 
 
-def rosenbrock_grid() -> dict:
-    starts = [[round(float(x), 6), round(float(y), 6)] for x in np.linspace(-2, 2, 10) for y in np.linspace(-1, 3, 10)]
-    return {"name": "rosen10k", "function": "rosenbrock", "backend": "numpy", "optimizer": "adam", "epochs": 1000,
+def rosenbrock_grid(n_lr: int, n_side: int, steps: int, name: str) -> dict:
+    """The grid the hand script runs: lr i // starts, start i % starts (the last key varies fastest)."""
+    starts = [[float(x), float(y)] for x in np.linspace(-2, 2, n_side) for y in np.linspace(-1, 3, n_side)]
+    return {"name": name, "function": "rosenbrock", "backend": "numpy", "optimizer": "adam", "epochs": steps,
             "sweep": {"kind": "grid", "record_every": 10,
-                      "params": {"lr": {"logspace": [-4, -1, 100]}, "init": starts}}}  # fmt: skip
+                      "params": {"lr": {"logspace": [-4, -1, n_lr]}, "init": starts}}}  # fmt: skip
 
 
-def part_a(repeats: int, work: Path, env: dict, cli: bool) -> None:
-    raw = rosenbrock_grid()
-    config = write_config(work / "rosen10k.yaml", raw)
-    runs = work / "runs_a"
-    print("(a) 10,000 configs: 100 lrs (logspace(-4,-1,100)) x 100 start points (10 x 10 over [-2,2] x [-1,3]),")
-    print("    Adam on 2-D rosenbrock, 1,000 steps, numpy, record_every 10")
-    print("    in-process: the whole run_sweep() call; CLI: python -m gdrun sweep CONFIG --quiet (subprocess)")
-    warm = {**raw, "epochs": 5, "sweep": {"params": {"lr": [0.001, 0.01]}}}
-    sweep_in_process(warm, work / "warm")  # fills the derivative cache; untimed
-    if cli:
-        sweep_cli(write_config(work / "warm.yaml", warm), work / "warm", env)
-    print(f"    one small untimed warm-up of each; then {repeats} repeat(s), alternated")
-    times: dict[str, list[float]] = {"gdrun sweep, in-process": [], "gdrun sweep, CLI": []}
-    inside: list[float] = []
-    failed: list[str] = []
+#: runs each command it reads (JSON) as a whole process and answers its CPU time, peak memory, wall
+#: time and status. A child's peak memory (ru_maxrss) counts the memory of the process that forked
+#: it, so the commands are started by this small launcher, not by the benchmark (torch makes it big).
+LAUNCHER = r"""
+import json, os, subprocess, sys, time
+for line in sys.stdin:
+    job = json.loads(line)
+    started = time.perf_counter()
+    proc = subprocess.Popen(job["cmd"], cwd=job["cwd"], env=job["env"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if job["kill_after"] is not None:
+        try:
+            proc.wait(job["kill_after"])
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    _, status, usage = os.wait4(proc.pid, 0)
+    err = proc.stderr.read().decode(errors="replace")[-300:]
+    print(json.dumps([usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, time.perf_counter() - started, status, err]),
+          flush=True)
+"""
+_launcher: subprocess.Popen | None = None
+
+
+def process(cmd: list[str], env: dict, kill_after: float | None = None) -> tuple[float, float, float, int, str]:
+    """Run ``cmd`` as a whole process: (CPU seconds user+sys, peak resident MiB, wall s, exit status, stderr tail).
+    With ``kill_after``, SIGKILL it after that many seconds."""
+    global _launcher
+    if _launcher is None:
+        _launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    _launcher.stdin.write(json.dumps({"cmd": cmd, "cwd": str(REPO), "env": env, "kill_after": kill_after}) + "\n")
+    _launcher.stdin.flush()
+    cpu, peak, wall, status, err = json.loads(_launcher.stdout.readline())
+    return cpu, peak, wall, status, err
+
+
+def gdrun_cmd(config: Path, runs: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "gdrun", "sweep", str(config), "--runs-dir", str(runs), "--quiet", *extra]
+
+
+def hand_cmd(n_lr: int, n_side: int, steps: int, out: Path) -> list[str]:
+    return [sys.executable, str(REPO / "benchmarks" / "hand_sweep.py"), str(n_lr), str(n_side), str(steps), "10", str(out)]
+
+
+def agreement(sweep_dir: Path, hand_out: Path) -> float:
+    """The largest relative difference between gdrun's final points and the hand script's."""
+    rows = sorted(read_results(sweep_dir), key=lambda r: int(r["id"]))
+    ours = np.array([[float(r["param.x1"]), float(r["param.x2"])] for r in rows])
+    theirs = np.load(hand_out)["final"]
+    return float(np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-300))) if len(ours) == len(theirs) else math.inf
+
+
+def side_by_side(label: str, n_lr: int, n_side: int, steps: int, repeats: int, work: Path, env: dict,
+                 cpu_target: float, memory_target: float | None, memory_cap_mb: float | None) -> None:  # fmt: skip
+    """gdrun sweep (CLI, whole process) against the hand script (whole process), alternated."""
+    configs = n_lr * n_side * n_side
+    config = write_config(work / f"{label}.yaml", rosenbrock_grid(n_lr, n_side, steps, label))
+    runs, out = work / f"runs_{label}", work / f"hand_{label}.npz"
+    process(gdrun_cmd(write_config(work / "warm.yaml", rosenbrock_grid(2, 2, 5, "warm")), work / "warm"), env)  # caches
+    process(hand_cmd(2, 2, 5, work / "warm.npz"), env)
+    results: dict[str, list[tuple[float, float, float]]] = {"gdrun sweep (CLI)": [], "hand-written numpy": []}
+    worst = None
     for r in range(repeats):
-        order = list(times) if r % 2 == 0 else list(times)[::-1]
-        for name in order:
-            if name.endswith("CLI"):
-                if not cli:
-                    continue
-                t, why = sweep_cli(config, runs, env)
-                if t is None:
-                    failed.append(why)
-                    continue
-                rows = read_results(latest_sweep(runs))
-                if len(rows) != 10_000:
-                    failed.append(f"CLI wrote {len(rows)} rows, not 10,000")
-                times[name].append(t)
-            else:
-                t, summary = sweep_in_process(raw, runs)
-                assert sum(summary["counts"].values()) == 10_000, summary["counts"]
-                times[name].append(t)
-                inside.append(summary["wall_time_s"])
-                counts = summary["counts"]
-            shutil.rmtree(runs, ignore_errors=True)
-    print()
-    print(f"    {'contestant':<28} {'median s':>9} {'min s':>8} {'max s':>8} {'n':>3}")
-    for name, ts in times.items():
-        if name.endswith("CLI") and not cli:
-            print(f"    {name:<28} skipped: this gdrun has no 'sweep' command yet")
-            continue
-        print(f"    {name:<28} {stats(ts)}")
-    for why in failed:
-        print(f"    !! CLI failed: {why}")
-    print(f"    (in-process: of which running the batches {statistics.median(inside):.3f} s (median), "
-          f"the rest expanding, batching and writing; statuses {counts})")  # fmt: skip
-    best = {name: statistics.median(ts) for name, ts in times.items() if ts}
-    for name, value in best.items():
-        print(f"    target: {name} under {TARGET_10K_S:g} s -> {value:.3f} s  {verdict(value < TARGET_10K_S)}")
+        for name in (list(results) if r % 2 == 0 else list(results)[::-1]):
+            if name.startswith("gdrun"):
+                shutil.rmtree(runs, ignore_errors=True)
+            cmd = gdrun_cmd(config, runs) if name.startswith("gdrun") else hand_cmd(n_lr, n_side, steps, out)
+            cpu, peak, wall, status, err = process(cmd, env)
+            if status != 0:
+                print(f"    !! {name} failed (status {status}): {err}")
+                continue
+            results[name].append((cpu, peak, wall))
+        if results["gdrun sweep (CLI)"] and out.exists():
+            worst = agreement(latest_sweep(runs), out)
+    print(f"    {'contestant':<22} {'CPU s':>8} {'wall s':>8} {'peak MiB':>9}   (medians of {repeats})")
+    med = {}
+    for name, rows in results.items():
+        if rows:
+            med[name] = tuple(statistics.median(v[i] for v in rows) for i in range(3))
+            print(f"    {name:<22} {med[name][0]:8.3f} {med[name][2]:8.3f} {med[name][1]:9.1f}")
+    if len(med) < 2:
+        return
+    (g_cpu, g_peak, g_wall), (h_cpu, h_peak, _) = med["gdrun sweep (CLI)"], med["hand-written numpy"]
+    print(f"    final points, gdrun vs hand: largest relative difference {fmt(worst, '.2g')}")
+    print(f"    RATIO CPU time    gdrun / hand = {g_cpu / h_cpu:5.2f}   target <= {cpu_target:g}  {verdict(g_cpu / h_cpu <= cpu_target)}")
+    if memory_target is not None:
+        print(f"    RATIO peak memory gdrun / hand = {g_peak / h_peak:5.2f}   target <= {memory_target:g}  "
+              f"{verdict(g_peak / h_peak <= memory_target)}")  # fmt: skip
+    if memory_cap_mb is not None:
+        print(f"    peak memory of gdrun = {g_peak * 1.048576:.0f} MB   target < {memory_cap_mb:g} MB  "
+              f"{verdict(g_peak * 1.048576 < memory_cap_mb)}")  # fmt: skip
+    print(f"    ({configs * steps / g_wall / 1e6:.1f} million config-steps per second for gdrun, wall clock)")
+
+
+def part_a(repeats: int, work: Path, env: dict) -> None:
+    print("(a) 10,000 configs: 100 lrs (logspace(-4,-1,100)) x 100 start points (10 x 10 over [-2,2] x [-1,3]),")
+    print("    Adam on 2-D rosenbrock, 1,000 steps, numpy, every 10th step kept; whole processes:")
+    print("    python -m gdrun sweep CONFIG --quiet  vs  python benchmarks/hand_sweep.py 100 10 1000 10 OUT")
+    side_by_side("rosen10k", 100, 10, 1000, repeats, work, env, TARGET_10K_CPU, TARGET_10K_MEMORY, None)
+
+
+def part_c(repeats: int, work: Path, env: dict) -> None:
+    print("(c) 100,000 configs: 1,000 lrs x the same 100 start points, Adam on rosenbrock, 100 steps; whole processes")
+    side_by_side("rosen100k", 1000, 10, 100, repeats, work, env, TARGET_100K_CPU, None, TARGET_100K_MB)
+
+
+MILLION = """\
+name: rosen1m
+function: rosenbrock
+optimizer: adam
+epochs: 100
+init_range: [-2, 2]
+sweep:
+  record_every: 10
+  params:
+    lr: {logspace: [-4, -1, 1000]}
+    seed: {range: [0, 1000]}
+"""
+
+
+def part_d(work: Path, env: dict) -> None:
+    print("(d) 1,000,000 configs: 1,000 lrs x 1,000 seeds (start drawn from [-2, 2]^2), Adam on rosenbrock,")
+    print("    100 steps, every 10th step kept; one command; then the same sweep SIGKILLed half-way and resumed")
+    config = work / "rosen1m.yaml"
+    config.write_text(MILLION)
+    runs = work / "runs_d"
+    cpu, peak, wall, status, err = process(gdrun_cmd(config, runs), env)
+    ok = status == 0 and check_every_config_once(latest_sweep(runs), 1_000_000)
+    print(f"    whole sweep: {wall:.1f} s wall, {cpu:.1f} s CPU, peak {peak:.0f} MiB; exit {status}; "
+          f"every config once with 11 records: {'yes' if ok else 'NO ' + err}")  # fmt: skip
+    print(f"    target: completes with peak memory under {TARGET_1M_MB / 1024:g} GiB  "
+          f"{verdict(ok and peak < TARGET_1M_MB)}")  # fmt: skip
+    shutil.rmtree(runs, ignore_errors=True)
+    _, peak_a, wall_a, status_a, _ = process(gdrun_cmd(config, runs), env, kill_after=wall / 2)
+    path = latest_sweep(runs)
+    before = len(read_results(path))
+    cpu_b, peak_b, wall_b, status_b, err_b = process(gdrun_cmd(config, runs, "--resume", "rosen1m"), env)
+    ok = status_b == 0 and check_every_config_once(path, 1_000_000)
+    print(f"    killed after {wall_a:.1f} s (status {status_a}) with {before:,} configs in results.csv; resumed: "
+          f"{wall_b:.1f} s wall, peak {peak_b:.0f} MiB, exit {status_b}")  # fmt: skip
+    print(f"    target: the resume finishes with every config once  {verdict(ok)}{'' if ok else ' ' + err_b}")
+    shutil.rmtree(runs, ignore_errors=True)
+
+
+def check_every_config_once(sweep_dir: Path, n: int) -> bool:
+    ids = np.array([int(r["id"]) for r in iter_results(sweep_dir)])
+    if len(ids) != n or not np.array_equal(np.sort(ids), np.arange(n)):
+        return False
+    records = read_metrics_file(sweep_dir / "metrics.f64", 2)
+    counts = np.bincount(records[:, 0].astype(np.int64), minlength=n)
+    return bool((counts == 11).all())
+
+
+def part_e(work: Path) -> None:
+    """Per config-step cost of one engine batch against its size (what MAX_BATCH is chosen from)."""
+    from gdrun.config import validate
+    from gdrun.sweep import BatchJob, run_batch
+
+    print("(e) one batch (run_batch, in-process, records dropped) of B configs of Adam on rosenbrock, 200 steps:")
+    config = validate({"function": "rosenbrock", "optimizer": "adam", "epochs": 200, "lr": 0.001, "init": [-1.0, 1.5]})
+    for size in (1_000, 4_000, 16_384, 64_000, 256_000):
+        job = BatchJob.of_configs([config], record_every=10, width=2)
+        job.ids = np.arange(size)
+        job.per_run = {f: (values, np.zeros(size, dtype=np.int64)) for f, (values, _) in job.per_run.items()}
+        best = math.inf
+        for _ in range(3):
+            started = time.perf_counter()
+            run_batch(job, None, lambda records: None)
+            best = min(best, time.perf_counter() - started)
+        print(f"    B = {size:>7,}: {best / (size * 200) * 1e9:6.1f} ns per config-step")
 
 
 # ---------------------------------------------------------------------------------- part (b)
@@ -348,8 +485,10 @@ def part_b(repeats: int, work: Path, env: dict, cli: bool, hydra: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 repeat of everything")
-    parser.add_argument("--repeats", type=int, default=None, help="repeats of each gdrun/torch contestant (default 3)")
+    parser.add_argument("--repeats", type=int, default=None, help="repeats of each contestant (default 3)")
     parser.add_argument("--skip-hydra", action="store_true", help="leave the Hydra multirun out (it takes ~45 s)")
+    parser.add_argument("--skip-million", action="store_true", help="leave part (d), the million configs, out (~45 s)")
+    parser.add_argument("--batch-sizes", action="store_true", help="also part (e): cost per config-step against batch size")
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
 
@@ -365,12 +504,20 @@ def main() -> None:
               f"{_dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")  # fmt: skip
         print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
               f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")  # fmt: skip
-        print(f"GDRUN_CACHE_DIR = a fresh temp dir; gdrun CLI sweep command: {'yes' if cli else 'no'}")
+        print("GDRUN_CACHE_DIR = a fresh temp dir; CPU time = user + sys of the whole process, peak = its max RSS")
         print()
-        part_a(repeats, work, env, cli)
+        part_a(repeats, work, env)
         print()
         part_b(repeats, work, env, cli, not args.skip_hydra)
         print()
+        part_c(repeats, work, env)
+        print()
+        if not args.skip_million:
+            part_d(work, env)
+            print()
+        if args.batch_sizes:
+            part_e(work)
+            print()
         print(f"total benchmark time {time.perf_counter() - started:.1f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -2,9 +2,11 @@
 
 State has a leading batch axis: ``X`` is ``(B, n)``, one row per run (one run is a batch of one).
 Row ``k`` of a run is the point after ``k`` updates with its value, gradient norm and learning
-rate; row 0 is the init point. A step only keeps references to the arrays it made; every so often
-(blocks grow until one takes ~50 ms) the block is stacked and checked in one vectorised pass for the first row at which each run stops, and handed to the observers (terminal,
-run directory). A run that stops keeps being carried along by the array maths until the whole
+rate; row 0 is the init point. Each step copies its point, value and gradient into block buffers
+allocated once (reused block after block); every so often (blocks grow until one takes ~50 ms, up
+to MAX_BLOCK_ELEMENTS numbers per buffer) the block is checked in one vectorised pass for the first
+row at which each run stops, and handed to the observers (terminal, run directory, sweep records).
+A block's arrays are views of those buffers: an observer copies what it keeps past ``on_block``. A run that stops keeps being carried along by the array maths until the whole
 batch is done, but nothing after its stop row is reported: its result is that row.
 
 A run diverges when its point or value is no longer finite in the run's dtype (a float32 overflow
@@ -26,7 +28,7 @@ import numpy as np
 STATUSES = ("converged", "max_epochs", "diverged", "interrupted", "failed")
 FIRST_BLOCK = 8
 MAX_BLOCK = 4096
-MAX_BLOCK_ELEMENTS = 1 << 22  # rows * B * n held per block (32 MiB of float64)
+MAX_BLOCK_ELEMENTS = 1 << 20  # rows * B * n held per block (8 MiB of float64 per buffer)
 BLOCK_SECONDS = 0.05
 
 
@@ -211,21 +213,30 @@ def run(
     tracker = _Tracker(B, n, epochs, stop, names, labels)
     X, state = x0, optimizer.init(x0)
     epoch, updates, size = 0, 0, FIRST_BLOCK
-    max_rows = max(1, MAX_BLOCK_ELEMENTS // (B * n))
+    capacity = max(1, min(MAX_BLOCK, MAX_BLOCK_ELEMENTS // (B * n), epochs + 1))
+    buffers = None  # each row's point, value and gradient, copied in as it is computed; reused block after block
+    ups = np.zeros(capacity, dtype=np.int64)
+    lrs = np.empty((capacity, B))
+    lr_constant = schedule is None
     error: BaseException | None = None
     with backend.compute():
         while epoch <= epochs and tracker.active.any():
-            rows = min(size, max_rows, epochs + 1 - epoch)
-            xs, fs, gs, lrs, ups = [], [], [], [], []  # each row's own arrays; stacked once per block
+            rows = min(size, capacity, epochs + 1 - epoch)
+            done = 0
             block_start = time.perf_counter()
             try:
                 for t in range(rows):
                     f, G = full(X)
-                    xs.append(X)
-                    fs.append(f)
-                    gs.append(G)
-                    lrs.append(lr_used)
-                    ups.append(updates)
+                    if buffers is None:
+                        buffers = (backend.empty((capacity, B, n)), backend.empty((capacity, B)), backend.empty((capacity, B, n)))
+                        xs, fs, gs = buffers
+                    xs[t] = X
+                    fs[t] = f
+                    gs[t] = G
+                    ups[t] = updates
+                    if not lr_constant:
+                        lrs[t] = lr_used
+                    done = t + 1
                     if epoch + t < epochs:
                         steps = batches(epoch + t)
                         if steps is None:
@@ -244,9 +255,8 @@ def run(
                         break
             except Exception as exc:  # reported as the 'failed' status, with the rows before it kept
                 error = exc
-            done = min(len(xs), len(fs), len(gs))
-            block = tracker.check(epoch, np.asarray(ups[:done], dtype=np.int64),
-                                  *_stack_block(backend, xs[:done], fs[:done], gs[:done], lrs[:done], B, n))  # fmt: skip
+            lr_rows = np.broadcast_to(lr_used, (done, B)) if lr_constant else lrs[:done]
+            block = tracker.check(epoch, ups[:done].copy(), *_block_arrays(backend, buffers, done, B, n), lr_rows)
             for observer in observers:
                 observer.on_block(block)
             epoch += done
@@ -257,17 +267,26 @@ def run(
     return tracker.outcome(error, interrupt.requested, time.perf_counter() - started)
 
 
-def _stack_block(backend, xs: list, fs: list, gs: list, lrs: list, B: int, n: int):
-    """The block's rows as numpy arrays: x (T,B,n), value (T,B), grad_norm (T,B), lr (T,B)."""
-    if not xs:
-        empty = np.empty((0, B))
-        return np.empty((0, B, n)), empty, empty, empty
-    x = backend.to_numpy(backend.stack(xs))
-    value = backend.to_numpy(backend.stack(fs))
-    G = backend.to_numpy(backend.stack(gs)).astype(np.float64, copy=False)  # a float32 norm overflows early
-    grad_norm = np.abs(G[..., 0]) if n == 1 else np.sqrt(np.einsum("tbi,tbi->tb", G, G))
-    lr = np.broadcast_to(lrs[0], value.shape) if all(r is lrs[0] for r in lrs) else np.array(lrs)
-    return x, value, grad_norm, lr
+def _block_arrays(backend, buffers, rows: int, B: int, n: int):
+    """The block's first ``rows`` rows as numpy arrays: x (T,B,n), value (T,B), grad_norm (T,B).
+    They are views of buffers the next block overwrites: an observer copies what it keeps."""
+    if buffers is None or rows == 0:
+        return np.empty((0, B, n)), np.empty((0, B)), np.empty((0, B))
+    xs, fs, gs = buffers
+    x = backend.to_numpy(xs[:rows])
+    value = backend.to_numpy(fs[:rows])
+    G = backend.to_numpy(gs[:rows]).astype(np.float64, copy=False)  # a float32 norm overflows early
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging run's gradient overflows: its norm is inf
+        if n == 1:
+            grad_norm = np.abs(G[..., 0])
+        elif n <= 4:  # a few columns: whole-column arithmetic beats a reduction over a short last axis
+            grad_norm = G[..., 0] * G[..., 0]
+            for i in range(1, n):
+                grad_norm += G[..., i] * G[..., i]
+            np.sqrt(grad_norm, out=grad_norm)
+        else:
+            grad_norm = np.sqrt(np.einsum("tbi,tbi->tb", G, G))
+    return x, value, grad_norm
 
 
 def point_text(names: tuple[str, ...], x, limit: int = 4) -> str:
@@ -285,6 +304,16 @@ def start_fault(names: tuple[str, ...], x, value: float, dtype: str, of: str, va
     if np.isinf(value):
         return f"the start point {point_text(names, x)} is outside the {dtype} range of {of} (its {value_label} there is {value})"
     return None
+
+
+def _largest_magnitude(x: np.ndarray) -> np.ndarray:
+    """max |x| over each row's coordinates (T, B), nan if any is nan."""
+    if x.shape[2] > 4:
+        return np.abs(x).max(axis=2)
+    largest = np.abs(x[..., 0])
+    for i in range(1, x.shape[2]):
+        np.maximum(largest, np.abs(x[..., i]), out=largest)  # maximum, not fmax: a nan stays nan
+    return largest
 
 
 class _Tracker:
@@ -316,9 +345,12 @@ class _Tracker:
         with np.errstate(invalid="ignore", over="ignore"):
             # finite-ness first, in the run's dtype: a float32 value that overflowed is inf, and
             # inf passes any threshold that is itself rounded to float32 (1e100 is inf there)
-            finite = np.isfinite(x).all(axis=2) & np.isfinite(value)
             bound = np.float64(stop.diverge_above)  # compared in float64, whatever the run's dtype
-            beyond = (np.abs(x) > bound).any(axis=2) | (np.abs(value) > bound)
+            if self.active.all() and self._calm(x, value, grad_norm, bound):
+                return self._advance(steps, updates, x, value, grad_norm, lr)
+            largest = _largest_magnitude(x)  # nan where a coordinate is nan, inf where one is infinite
+            finite = np.isfinite(largest) & np.isfinite(value)
+            beyond = (largest > bound) | (np.abs(value) > bound)
             # an infinite gradient at a finite point: the next step would be infinite
             diverged = ~finite | beyond | (np.isinf(grad_norm) & finite)
             # a finite point and value with a nan gradient: the function is not differentiable
@@ -347,6 +379,25 @@ class _Tracker:
             self.reason[b] = self._why(diverged[row, b], steps[row], x[row, b], value[row, b], grad_norm[row, b])
         self.active &= ~stops
         return Block(steps, updates, x, value, grad_norm, lr, last)
+
+    def _calm(self, x: np.ndarray, value: np.ndarray, grad_norm: np.ndarray, bound: np.float64) -> bool:
+        """Whether no run can stop in this block: every number finite and within bounds, no stop
+        rule met (whole-array min and max, no temporaries; a nan anywhere fails every comparison)."""
+        stop = self.stop
+        if not (-bound <= x.min() and x.max() <= bound and -bound <= value.min() and value.max() <= bound
+                and grad_norm.max() < np.inf):  # fmt: skip
+            return False
+        low = grad_norm.min()
+        if not low >= 0 or (stop.grad_norm_below is not None and low < stop.grad_norm_below):
+            return False
+        return stop.value_below is None or bool(value.min() >= np.float64(stop.value_below))
+
+    def _advance(self, steps, updates, x, value, grad_norm, lr) -> Block:
+        """Every run goes on past this block: its last row is each run's latest."""
+        self.iterations[:], self.updates[:] = steps[-1], updates[-1]
+        self.x[:], self.value[:], self.grad_norm[:] = x[-1], value[-1], grad_norm[-1]
+        self.seen[:] = True
+        return Block(steps, updates, x, value, grad_norm, lr, np.full(len(self.active), len(steps) - 1))
 
     def _why(self, diverged: bool, step: int, x, value: float, grad_norm: float) -> str:
         stop, row, what = self.stop, self.row_label, self.value_label

@@ -65,7 +65,7 @@ class PathRecorder:
         for b in ending:  # runs that stop inside this block: keep their own rows now
             stop = offset + int(last[b]) + 1
             rows = slice(max(0, stop - TAIL_ROWS), stop)
-            self.stopped[int(b)] = (new[0][rows], new[1][rows, b], new[2][rows, b], new[3][rows, b], new[4][rows, b])
+            self.stopped[int(b)] = tuple(a[rows].copy() if a.ndim == 1 else a[rows, b].copy() for a in new)
         self.latest = tuple(a[-TAIL_ROWS:].copy() for a in new)
         picked = np.flatnonzero(block.steps % self.stride == 0)
         if len(picked):
@@ -81,7 +81,7 @@ class PathRecorder:
         before = value[:1] if self.previous_value is None else self.previous_value[None, :]
         rose = np.diff(np.concatenate([before, value]), axis=0) > 0  # (T, B): row t rose from row t - 1
         rose &= np.arange(len(block.steps))[:, None] <= last[None, :]
-        self.previous_value = value[-1]
+        self.previous_value = value[-1].copy()
         interval = (block.steps - 1) // self.stride  # a rise at step s belongs to the sample at or before s - 1
         needed = max(int(interval.max()), 0) + 1 if len(interval) else 0
         if needed > len(self.rises):

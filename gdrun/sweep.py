@@ -32,6 +32,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -53,7 +54,10 @@ DONE = ("converged", "max_epochs", "diverged")
 #: columns of a metrics.f64 record, then ``p0 .. p{width-1}`` (the params, NaN-padded), then the rest
 METRIC_HEAD = ("config", "step", "updates")
 METRIC_TAIL = ("value", "grad_norm", "lr")
-MAX_BATCH = 100_000
+#: configs per batch on a CPU: the arrays of a step then stay in the caches (measured with
+#: benchmarks/bench_sweep.py --batch-sizes: 2-D rosenbrock with Adam costs ~70 ns per config-step
+#: at 4k-16k configs, ~85 at 64k, ~105 at 256k, ~140 at 1k)
+MAX_BATCH = 16_384
 
 
 # ---------------------------------------------------------------------------- declaring
@@ -511,11 +515,15 @@ def make_batches(sweep: Sweep, pending: np.ndarray, record_every: int, width: in
     jobs = []
     for s in range(len(kind)):
         members = pending[structure_of == s]
-        for start in range(0, len(members), max_batch):
-            ids = members[start : start + max_batch]
+        if not len(members):
+            continue
+        rep = sweep.reps[sweep.group[members[0]]]
+        limit = max_batch if rep.device == "cpu" else max(max_batch, MAX_STATE // max(width, 1))  # a GPU takes it whole
+        for start in range(0, len(members), limit):
+            ids = members[start : start + limit]
             per_run = {f: (values, codes[ids]) for f, (values, codes) in sweep.per_run.items()}
-            rep = sweep.reps[sweep.group[ids[0]]]
-            jobs.append(BatchJob(first + len(jobs), ids, rep, per_run, record_every, width, base_dir))
+            jobs.append(BatchJob(first + len(jobs), ids, sweep.reps[sweep.group[ids[0]]], per_run, record_every, width,
+                                 base_dir))  # fmt: skip
     return jobs
 
 
@@ -760,31 +768,42 @@ class SweepDir:
     def start(self) -> Finished:
         """Keep what counts from an earlier start (none for a new sweep): rewrite results.csv with
         only finished rows, and metrics.f64 with only those configs' records (each file whole: a
-        kill leaves the old one or the new one); then open metrics.f64 for appending."""
-        from .runs import write_atomic
+        kill leaves the old one or the new one; both are streamed, never held whole); then open
+        metrics.f64 for appending."""
+        from .runs import fault_point
 
         done = np.zeros(self.expansion.size, dtype=bool)
         counts = {s: 0 for s in ("converged", "max_epochs", "diverged", "failed", "interrupted")}
         best = Best()
-        kept: dict[int, list[str]] = {}
-        for row in _result_rows(self.path / RESULTS_FILE):
-            i = int(row["id"])
-            if row["status"] in DONE and i < len(done):
-                kept[i] = [row.get(c, "") for c in self.columns]
-        if kept:
-            ids = np.fromiter(kept, dtype=np.int64, count=len(kept))
-            status = [kept[i][self.columns.index("status")] for i in ids.tolist()]
-            values = np.array([_float(kept[i][self.columns.index("value")]) for i in ids.tolist()])
-            done[ids] = True
-            for s in status:
-                counts[s] += 1
-            best.offer(ids, status, values)
-        text = io.StringIO(newline="")
-        writer = csv.writer(text)
-        writer.writerow(self.columns)
-        writer.writerows(kept[i] for i in sorted(kept))
-        self._keep_records(done)
-        write_atomic(self.path / RESULTS_FILE, text.getvalue())
+        path = self.path / RESULTS_FILE
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        ids: list[int] = []
+        statuses: list[str] = []
+        values: list[float] = []
+        try:
+            with open(tmp, "w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out)
+                writer.writerow(self.columns)
+                for row in _result_rows(path):
+                    i = int(row["id"])
+                    if row["status"] not in DONE or i >= len(done) or done[i]:
+                        continue
+                    done[i] = True
+                    counts[row["status"]] += 1
+                    ids.append(i)
+                    statuses.append(row["status"])
+                    values.append(_float(row["value"]))
+                    writer.writerow([row.get(c, "") for c in self.columns])
+                out.flush()
+                os.fsync(out.fileno())
+            self._keep_records(done)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        fault_point()
+        if ids:
+            best.offer(np.array(ids), statuses, np.array(values))
         self.fd = os.open(self.path / METRICS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         return Finished(done, counts, best)
 
@@ -848,8 +867,8 @@ class SweepDir:
         ids = np.asarray(result.ids)
         B = len(ids)
         columns: list[list[str]] = [list(map(str, ids.tolist()))]
-        columns += [self.expansion.cells(k, ids) for k in self.expansion.keys]
-        columns += [result.status, result.reason, list(map(str, np.asarray(result.iterations).tolist())),
+        columns += [_csv_cells(self.expansion.cells(k, ids)) for k in self.expansion.keys]
+        columns += [result.status, _csv_cells(result.reason), list(map(str, np.asarray(result.iterations).tolist())),
                     list(map(str, np.asarray(result.updates).tolist())), _floats_text(result.value),
                     _floats_text(result.grad_norm)]  # fmt: skip
         for name in self.param_names:
@@ -861,16 +880,30 @@ class SweepDir:
             from .explain import EXPLAIN_COLUMNS, explain_cells
 
             cells = [explain_cells(d) for d in (result.diagnostics or [None] * B)]
-            columns += [[c.get(name, "") for c in cells] for name in EXPLAIN_COLUMNS]
+            columns += [_csv_cells(["" if c.get(name) is None else str(c[name]) for c in cells]) for name in EXPLAIN_COLUMNS]
         columns += [[str(result.batch)] * B, [f"{result.wall_time_s:.6f}"] * B]
-        text = io.StringIO(newline="")
-        csv.writer(text).writerows(zip(*columns))
-        append_whole(self.path / RESULTS_FILE, text.getvalue().encode())  # whole rows, or none
+        text = "".join([row + "\r\n" for row in map(",".join, zip(*columns))])  # csv.writer's line ending
+        append_whole(self.path / RESULTS_FILE, text.encode())  # whole rows, or none
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def _csv_cells(cells: list[str]) -> list[str]:
+    """A column's cells as csv.writer writes them (QUOTE_MINIMAL), each distinct text quoted once."""
+    quoted: dict[str, str] = {}
+    out = []
+    for cell in cells:
+        text = quoted.get(cell)
+        if text is None:
+            text = quoted[cell] = '"' + cell.replace('"', '""') + '"' if _NEEDS_QUOTES.search(cell) else cell
+        out.append(text)
+    return out
 
 
 def _floats_text(values) -> list[str]:

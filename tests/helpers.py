@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -17,8 +18,9 @@ class Collect:
     def __init__(self):
         self.blocks = []
 
-    def on_block(self, block):
-        self.blocks.append(block)
+    def on_block(self, block):  # the engine reuses a block's buffers: keep copies
+        self.blocks.append(replace(block, x=block.x.copy(), value=block.value.copy(), grad_norm=block.grad_norm.copy(),
+                                   lr=block.lr.copy(), updates=block.updates.copy()))
 
     def x(self, member: int = 0) -> np.ndarray:
         rows = [b.x[: b.last[member] + 1, member] for b in self.blocks if b.last[member] >= 0]
