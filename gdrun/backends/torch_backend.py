@@ -24,6 +24,9 @@ class TorchBackend:
         self.xp = torch
 
     def asarray(self, values) -> torch.Tensor:
+        if isinstance(values, torch.Tensor):  # a tensor (on the device, perhaps) is not taken through numpy:
+            # np.array() of a CUDA tensor is an error, and a round trip via the host would be a sync
+            return values.detach().to(device=self.device, dtype=self.dtype, copy=True)
         with np.errstate(over="ignore"):  # a start beyond float32 becomes inf, which the start check reports
             return torch.tensor(np.array(values, dtype=self.dtype_name), device=self.device)
 
