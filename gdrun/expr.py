@@ -26,6 +26,7 @@ definition too, for printing and for drawing the computation.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -605,17 +606,32 @@ def compile_program(program: Program, ns: Namespace) -> Callable[[dict[str, Any]
     """
     temps = [_compile(node, ns) for node in program.temps]
     outputs = [_compile(node, ns) for node in program.outputs]
-
+    run_outputs = _run_all(outputs)
     if not temps:
-        return lambda inputs: [out(inputs) for out in outputs]
+        return run_outputs
 
     def run(inputs: dict[str, Any]) -> list[Any]:
         env: dict[Any, Any] = dict(inputs)
         for i, temp in enumerate(temps):
             env[i] = temp(env)
-        return [out(env) for out in outputs]
+        return run_outputs(env)
 
     return run
+
+
+def _run_all(outputs: list[Callable[[dict], Any]]) -> Callable[[dict], list[Any]]:
+    """``env -> [out(env) for out in outputs]``, unrolled for the usual one to three outputs (the
+    loop of a list comprehension costs as much as a small array operation)."""
+    if len(outputs) == 1:
+        (o0,) = outputs
+        return lambda env: [o0(env)]
+    if len(outputs) == 2:
+        o0, o1 = outputs
+        return lambda env: [o0(env), o1(env)]
+    if len(outputs) == 3:
+        o0, o1, o2 = outputs
+        return lambda env: [o0(env), o1(env), o2(env)]
+    return lambda env: [out(env) for out in outputs]
 
 
 def compile_tree(tree: tuple, ns: Namespace) -> Callable[[dict[str, Any]], Any]:
@@ -623,15 +639,38 @@ def compile_tree(tree: tuple, ns: Namespace) -> Callable[[dict[str, Any]], Any]:
     return _compile(tree, ns)
 
 
-def _compile(node: tuple, ns: Namespace) -> Callable[[dict], Any]:
+_OPERATORS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
+
+
+def _leaf(node: tuple) -> tuple[str, Any] | None:
+    """``("const", value)`` for a number or constant, ``("key", name)`` for a variable or
+    temporary: a leaf a closure can use directly, without a call of its own; None otherwise."""
     tag = node[0]
-    if tag in ("num", "const"):
-        const = float(node[1]) if tag == "num" else CONSTANTS[node[1]]
-        return lambda env: const
+    if tag == "num":
+        return ("const", float(node[1]))
+    if tag == "const":
+        return ("const", CONSTANTS[node[1]])
     if tag in ("var", "tmp"):
-        key = node[1]
-        return lambda env: env[key]
+        return ("key", node[1])
+    return None
+
+
+def _compile(node: tuple, ns: Namespace) -> Callable[[dict], Any]:
+    """A closure ``env -> value`` for ``node``. An operation whose operands are leaves (numbers,
+    variables, temporaries) reads them itself: the same operations in the same order, with fewer
+    Python calls (a small expression costs about as much in calls as in array arithmetic)."""
+    tag = node[0]
+    leaf = _leaf(node)
+    if leaf is not None:
+        kind, value = leaf
+        if kind == "const":
+            return lambda env: value
+        return lambda env: env[value]
     if tag == "neg":
+        inner = _leaf(node[1])
+        if inner is not None and inner[0] == "key":
+            key = inner[1]
+            return lambda env: -env[key]
         a = _compile(node[1], ns)
         return lambda env: -a(env)
     if tag == "call":
@@ -639,25 +678,58 @@ def _compile(node: tuple, ns: Namespace) -> Callable[[dict], Any]:
         if folded is not None:  # tanh(2): torch's functions take tensors, not Python numbers
             return lambda env: folded
         fn = ns.functions[node[1]]
+        inner = _leaf(node[2])
+        if inner is not None and inner[0] == "key":
+            key = inner[1]
+            return lambda env: fn(env[key])
         a = _compile(node[2], ns)
         return lambda env: fn(a(env))
-    a, b = _compile(node[1], ns), _compile(node[2], ns)
-    if tag == "add":
-        return lambda env: a(env) + b(env)
-    if tag == "sub":
-        return lambda env: a(env) - b(env)
-    if tag == "mul":
-        return lambda env: a(env) * b(env)
-    if tag == "div":
-        return lambda env: a(env) / b(env)
     if tag == "pow":
         if node[2][0] == "num":
             exponent = float(node[2][1])
+            base = _leaf(node[1])
+            if base is not None and base[0] == "key":
+                key = base[1]
+                if exponent == 2.0:
+                    return lambda env: env[key] ** 2
+                return lambda env: env[key] ** exponent
+            a = _compile(node[1], ns)
             if exponent == 2.0:
                 return lambda env: a(env) ** 2
             return lambda env: a(env) ** exponent
+        a, b = _compile(node[1], ns), _compile(node[2], ns)
         return lambda env: a(env) ** b(env)
-    raise ValueError(f"unknown node {tag!r}")
+    if tag not in _OPERATORS:
+        raise ValueError(f"unknown node {tag!r}")
+    return _binary(_OPERATORS[tag], node[1], node[2], ns)
+
+
+def _binary(op: Callable[[Any, Any], Any], left: tuple, right: tuple, ns: Namespace) -> Callable[[dict], Any]:
+    """``op(left, right)`` (``operator.add`` is ``+`` itself), reading leaf operands directly."""
+    ka, kb = _leaf(left), _leaf(right)
+    if ka is not None and kb is not None:
+        (kind_a, a), (kind_b, b) = ka, kb
+        if kind_a == "key" and kind_b == "key":
+            return lambda env: op(env[a], env[b])
+        if kind_a == "key":
+            return lambda env: op(env[a], b)
+        if kind_b == "key":
+            return lambda env: op(a, env[b])
+        return lambda env: op(a, b)
+    if ka is not None:
+        kind_a, a = ka
+        g = _compile(right, ns)
+        if kind_a == "key":
+            return lambda env: op(env[a], g(env))
+        return lambda env: op(a, g(env))
+    if kb is not None:
+        kind_b, b = kb
+        f = _compile(left, ns)
+        if kind_b == "key":
+            return lambda env: op(f(env), env[b])
+        return lambda env: op(f(env), b)
+    f, g = _compile(left, ns), _compile(right, ns)
+    return lambda env: op(f(env), g(env))
 
 
 def substitute(tree: tuple, mapping: dict[str, tuple]) -> tuple:

@@ -206,6 +206,145 @@ def _per_value(options: dict, key: str, fn: Callable[[float], float]):
     return _ops(like).bind(np.array([fn(v) for v in distinct], dtype=np.float64)[inverse], like)
 
 
+# ------------------------------------------------------------------------------- numpy fast paths
+#
+# The same arithmetic as the generic code on _NumpyOps, operation for operation, in fewer arrays:
+# a large batch (a sweep) spends its time allocating and filling temporaries, so each chain of
+# operations writes into one array it has just made (ufuncs with ``out=``). The params, grads and
+# state arrays passed in are never written to; every array returned is new. With small arrays
+# (one run) ``out=`` costs more than it saves, and those take the plain expressions.
+
+#: Elements from which a chain of operations reuses its first result (below: plain expressions).
+INPLACE_FROM = 4096
+
+
+def _fast(params, grads) -> bool:
+    """Whether ``update(grads, ..., params)`` may take a numpy fast path: numpy arrays of one shape
+    and dtype, big enough for ``out=`` to pay."""
+    return (type(params) is np.ndarray and type(grads) is np.ndarray and params.size >= INPLACE_FROM
+            and grads.shape == params.shape and grads.dtype == params.dtype)  # fmt: skip
+
+
+def _cast(v, like):
+    """``_NumpyOps.cast``: a per-run array in ``like``'s dtype; a Python float as it is."""
+    return v.astype(like.dtype) if type(v) is np.ndarray and v.dtype != like.dtype else v
+
+
+def _fits(v, like) -> bool:
+    """Whether ``like <op> v`` has ``like``'s shape and dtype, so that it may be written into
+    ``like`` (a temporary of the caller): ``v`` a Python number, or an array of the same dtype of
+    shape ``like.shape``, (B, 1) or ()."""
+    if type(v) in (float, int):
+        return True
+    if not isinstance(v, (np.ndarray, np.generic)):
+        return False
+    return (v.dtype == like.dtype and (v.shape == like.shape or v.ndim == 0
+            or (v.ndim == 2 and v.shape[1] == 1 and v.shape[0] == like.shape[0])))  # fmt: skip
+
+
+#: Up to this many columns, a per-run operand (B, 1) meets a (B, n) array one column at a time:
+#: numpy's broadcasting loop runs n elements per inner call (B calls), 3x slower for n = 2.
+_COLUMNS = 8
+
+
+def _op(fn, a, b, out=None):
+    """``fn(a, b)`` (a ufunc, into ``out`` when given), column by column when one operand is a
+    per-run array (B, 1) and the other (B, n) has a few columns: the same operation on each
+    element, so the same values."""
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype:
+        if a.shape[1] == 1 and 1 < b.shape[1] <= _COLUMNS and a.shape[0] == b.shape[0]:
+            out = np.empty_like(b) if out is None else out
+            a0 = a[:, 0]
+            for j in range(b.shape[1]):
+                fn(a0, b[:, j], out=out[:, j])
+            return out
+        if b.shape[1] == 1 and 1 < a.shape[1] <= _COLUMNS and a.shape[0] == b.shape[0]:
+            out = np.empty_like(a) if out is None else out
+            b0 = b[:, 0]
+            for j in range(a.shape[1]):
+                fn(a[:, j], b0, out=out[:, j])
+            return out
+    return fn(a, b) if out is None else fn(a, b, out=out)
+
+
+def _descend(params, d, lr):
+    """``ops.add(params, d, -lr)`` on numpy, ``params + (-lr) * d``, computed as ``params - lr * d``:
+    the same value bit for bit (IEEE negation is exact: ``(-a) * b == -(a * b)`` and
+    ``x + (-y) == x - y``, signed zeros included), without negating the lr array every step."""
+    lr = _cast(lr, params)
+    if d.size < INPLACE_FROM:
+        return params - lr * d
+    step = _op(np.multiply, lr, d)
+    if step.shape == params.shape and step.dtype == params.dtype:
+        return np.subtract(params, step, out=step)
+    return params - step
+
+
+def _momentum(buf, momentum, grad, scale):
+    """``ops.add(buf * cast(momentum), grad, scale)``: ``buf * momentum + scale * grad``, in a new array."""
+    momentum, scale = _cast(momentum, buf), _cast(scale, buf)
+    if not (_fits(momentum, buf) and _fits(scale, buf)):
+        return _NUMPY_OPS.add(buf * momentum, grad, scale)
+    out = _op(np.multiply, buf, momentum)
+    t = _op(np.multiply, scale, grad)
+    return np.add(out, t, out=out)
+
+
+def _lerp_np(start, end, weight):
+    """``_NumpyOps.lerp(start, end, weight)`` in new arrays of its own (``start``/``end`` (B, m))."""
+    d = np.subtract(end, start)
+    if type(weight) is float:
+        if abs(weight) < 0.5:
+            np.multiply(weight, d, out=d)
+            return np.add(start, d, out=d)
+        np.multiply(d, 1 - weight, out=d)
+        return np.subtract(end, d, out=d)
+    weight = _cast(weight, start)
+    if not _fits(weight, d):
+        return _NUMPY_OPS.lerp(start, end, weight)
+    near = _op(np.multiply, weight, d)
+    np.add(start, near, out=near)
+    _op(np.multiply, d, 1 - weight, out=d)
+    np.subtract(end, d, out=d)
+    np.copyto(d, near, where=np.abs(weight) < 0.5)
+    return d
+
+
+def _scaled_square_sum(avg, beta, grad, value):
+    """``ops.addcmul(avg * cast(beta), grad, grad, value)``: ``avg * beta + value * grad * grad``."""
+    beta, value = _cast(beta, avg), _cast(value, avg)
+    if not (_fits(beta, avg) and _fits(value, avg)):
+        return _NUMPY_OPS.addcmul(avg * beta, grad, grad, value)
+    out = _op(np.multiply, avg, beta)
+    t = _op(np.multiply, value, grad)
+    np.multiply(t, grad, out=t)
+    return np.add(out, t, out=out)
+
+
+def _addcdiv_new(params, t1, t2, value):
+    """``ops.addcdiv(params, t1, t2, value)``: ``params + value * t1 / t2``, in one new array."""
+    value = _cast(value, params)
+    if not _fits(value, params):
+        return _NUMPY_OPS.addcdiv(params, t1, t2, value)
+    t = _op(np.multiply, value, t1)
+    np.divide(t, t2, out=t)
+    return np.add(params, t, out=t)
+
+
+def _root_plus(avg, divisor, eps):
+    """``ops.sqrt(avg) / cast(divisor) + cast(eps)`` (divisor None: no division), in a new array."""
+    out = np.sqrt(avg)
+    if divisor is not None:
+        divisor = _cast(divisor, avg)
+        if not _fits(divisor, out):
+            return out / divisor + _cast(eps, avg)
+        _op(np.divide, out, divisor, out=out)
+    eps = _cast(eps, avg)
+    if not _fits(eps, out):
+        return out + eps
+    return _op(np.add, out, eps, out=out)
+
+
 # ------------------------------------------------------------------------------------------- options
 
 #: The options of each optimizer and their defaults (torch.optim's).
@@ -373,6 +512,7 @@ def sgd(momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False) -> Optimi
     partial = has_momentum and not bool(np.all(o["momentum"] != 0))  # some runs without momentum
     if partial:
         o["use_momentum"] = np.asarray(o["momentum"] != 0)
+    plain = not (has_decay or has_momentum)  # plain gradient descent
 
     def init(params):
         options = _bind(o, params)
@@ -381,21 +521,28 @@ def sgd(momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False) -> Optimi
         return SGDState(0, None, options)
 
     def update(grads, state, params, lr):
+        if plain and type(params) is np.ndarray:
+            return _descend(params, grads, lr), state
         ops, opt = _ops(params), state.options
-        if not (has_decay or has_momentum):  # plain gradient descent
+        if plain:
             return ops.add(params, grads, -lr), state
         momentum = opt["momentum"]
         grad = grads
         if has_decay:
             grad = ops.add(grad, params, opt["weight_decay"])
         buf = state.momentum_buffer
+        fast = _fast(params, grad)
         if has_momentum:
             if buf is None:
                 buf = ops.copy(grad)
+            elif fast:
+                buf = _momentum(buf, momentum, grad, 1 - opt["dampening"])
             else:
                 buf = ops.add(buf * ops.cast(momentum, buf), grad, 1 - opt["dampening"])
             moved = ops.add(grad, buf, momentum) if nesterov else buf
             grad = ops.where(opt["use_momentum"], moved, grad) if partial else moved
+        if fast:
+            return _descend(params, grad, lr), SGDState(state.step + 1, buf, opt)
         return ops.add(params, grad, -lr), SGDState(state.step + 1, buf, opt)
 
     return Optimizer("sgd", init, update)
@@ -430,18 +577,26 @@ def _adam(name: str, given: dict, decoupled: bool | None = None) -> Optimizer:
                 params = params * c(1 - lr * c(opt["weight_decay"]))
             else:
                 grad = ops.add(grad, params, opt["weight_decay"])
-        exp_avg = ops.lerp(state.exp_avg, grad, 1 - beta1)
-        exp_avg_sq = ops.addcmul(state.exp_avg_sq * c(beta2), grad, grad, 1 - beta2)
+        fast = _fast(params, grad)
+        if fast:
+            exp_avg = _lerp_np(state.exp_avg, grad, 1 - beta1)
+            exp_avg_sq = _scaled_square_sum(state.exp_avg_sq, beta2, grad, 1 - beta2)
+        else:
+            exp_avg = ops.lerp(state.exp_avg, grad, 1 - beta1)
+            exp_avg_sq = ops.addcmul(state.exp_avg_sq * c(beta2), grad, grad, 1 - beta2)
         bias_correction1 = 1 - _per_value(opt, "beta1", lambda b: b ** float(step))
         step_size = lr / c(bias_correction1)
         bias_correction2_sqrt = _per_value(opt, "beta2", lambda b: (1 - b ** float(step)) ** 0.5)
         max_exp_avg_sq = state.max_exp_avg_sq
         if amsgrad:
             max_exp_avg_sq = ops.maximum(max_exp_avg_sq, exp_avg_sq)
-            denom = ops.sqrt(max_exp_avg_sq) / c(bias_correction2_sqrt) + c(eps)
+        second = max_exp_avg_sq if amsgrad else exp_avg_sq
+        if fast:
+            denom = _root_plus(second, bias_correction2_sqrt, eps)
+            params = _addcdiv_new(params, exp_avg, denom, -step_size)
         else:
-            denom = ops.sqrt(exp_avg_sq) / c(bias_correction2_sqrt) + c(eps)
-        params = ops.addcdiv(params, exp_avg, denom, -step_size)
+            denom = ops.sqrt(second) / c(bias_correction2_sqrt) + c(eps)
+            params = ops.addcdiv(params, exp_avg, denom, -step_size)
         return params, AdamState(step, exp_avg, exp_avg_sq, max_exp_avg_sq, opt)
 
     return Optimizer(name, init, update)
@@ -490,21 +645,29 @@ def rmsprop(alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False
         grad = grads
         if has_decay:
             grad = ops.add(grad, params, opt["weight_decay"])
-        square_avg = ops.addcmul(state.square_avg * ops.cast(alpha, params), grad, grad, 1 - alpha)
+        fast = _fast(params, grad)
+        if fast:
+            square_avg = _scaled_square_sum(state.square_avg, alpha, grad, 1 - alpha)
+        else:
+            square_avg = ops.addcmul(state.square_avg * ops.cast(alpha, params), grad, grad, 1 - alpha)
         grad_avg = state.grad_avg
         if centered:
-            grad_avg = ops.lerp(grad_avg, grad, 1 - alpha)
-            avg = ops.sqrt(ops.addcmul(square_avg, grad_avg, grad_avg, -1.0))
+            grad_avg = _lerp_np(grad_avg, grad, 1 - alpha) if fast else ops.lerp(grad_avg, grad, 1 - alpha)
+            variance = ops.addcmul(square_avg, grad_avg, grad_avg, -1.0)
+            avg = _root_plus(variance, None, opt["eps"]) if fast else ops.sqrt(variance) + ops.cast(opt["eps"], params)
+        elif fast:
+            avg = _root_plus(square_avg, None, opt["eps"])
         else:
-            avg = ops.sqrt(square_avg)
-        avg = avg + ops.cast(opt["eps"], params)
+            avg = ops.sqrt(square_avg) + ops.cast(opt["eps"], params)
         buf = state.momentum_buffer
         if has_momentum:
             buf = ops.addcdiv(buf * ops.cast(opt["momentum"], params), grad, avg, 1.0)
-            moved = ops.add(params, buf, -lr)
+            moved = _descend(params, buf, lr) if fast else ops.add(params, buf, -lr)
             if partial:
                 moved = ops.where(opt["use_momentum"], moved, ops.addcdiv(params, grad, avg, -lr))
             params = moved
+        elif fast:
+            params = _addcdiv_new(params, grad, avg, -lr)
         else:
             params = ops.addcdiv(params, grad, avg, -lr)
         return params, RMSpropState(state.step + 1, square_avg, grad_avg, buf, opt)
@@ -536,9 +699,15 @@ def adagrad(lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1
         if has_decay:
             grad = ops.add(grad, params, opt["weight_decay"])
         clr = lr / ops.cast(1 + (float(step) - 1) * opt["lr_decay"], params)
-        state_sum = ops.addcmul(state.sum, grad, grad, 1.0)
-        std = ops.sqrt(state_sum) + ops.cast(opt["eps"], params)
-        params = ops.addcdiv(params, grad, std, -clr)
+        if _fast(params, grad):  # 1.0 * grad is grad exactly: the sum of squares takes two operations
+            state_sum = np.multiply(grad, grad)
+            np.add(state.sum, state_sum, out=state_sum)
+            std = _root_plus(state_sum, None, opt["eps"])
+            params = _addcdiv_new(params, grad, std, -clr)
+        else:
+            state_sum = ops.addcmul(state.sum, grad, grad, 1.0)
+            std = ops.sqrt(state_sum) + ops.cast(opt["eps"], params)
+            params = ops.addcdiv(params, grad, std, -clr)
         return params, AdagradState(step, state_sum, opt)
 
     return Optimizer("adagrad", init, update)

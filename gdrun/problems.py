@@ -48,12 +48,13 @@ class ExpressionObjective:
         names = self.variables
         run = compile_program(derivatives([self.expression.tree], list(names)), Namespace(np))
         n = len(names)
-        if n == 1:  # the common teaching case: no column copies at all
+        if n == 1:  # the common teaching case: evaluated on X (B, 1) itself, no column views
             name = names[0]
 
             def value_and_grad_1d(X):
-                f, g = run({name: X[:, 0]})
-                return per_run(f, X), (g[:, None] if isinstance(g, np.ndarray) else np.full_like(X, g))
+                f, g = run({name: X})  # elementwise: an array result has X's shape (B, 1)
+                f = f.ravel() if type(f) is np.ndarray and f.shape == X.shape else per_run(f, X)
+                return f, (g if type(g) is np.ndarray and g.shape == X.shape else _column(g, X))
 
             return value_and_grad_1d
 
@@ -123,18 +124,47 @@ class SeparableObjective:
 
         def value_and_grad(X):
             inputs = self._inputs(X)
+            shape = inputs["a"].shape
             outs = run_terms(inputs)  # term_1..term_k, then d term_j/da (, d term_j/db)
-            sums = {name: np.broadcast_to(outs[j], inputs["a"].shape).sum(1) for j, name in enumerate(sum_names)}
+            sums = {name: _row_sums(outs[j], shape) for j, name in enumerate(sum_names)}
             outer = run_outer({**sums, "n": n})  # outer, then d outer / d S_j
-            G = np.zeros_like(X)
+            # G = 0, then G[:, :m] += weight * d term_j/da (and G[:, 1:] += weight * d term_j/db):
+            # the first sum is written as 0 + contribution (0 + -0.0 is 0.0, as when adding to
+            # zeros), and a weight of exactly 1.0 (a plain sum) multiplies nothing
+            m = X.shape[1] - window + 1
+            G = np.empty_like(X)
+            G[:, m:] = 0
+            first = True
             for j in range(k):
                 weight = np.asarray(outer[1 + j])[..., None] if np.ndim(outer[1 + j]) else outer[1 + j]
-                G[:, : X.shape[1] - window + 1] += weight * outs[k + j * window]
+                one = type(weight) is float and weight == 1.0
+                part = outs[k + j * window] if one else weight * outs[k + j * window]
+                if first:
+                    np.add(part, 0, out=G[:, :m], casting="same_kind")
+                    first = False
+                else:
+                    G[:, :m] += part
                 if window == 2:
-                    G[:, 1:] += weight * outs[k + j * window + 1]
+                    G[:, 1:] += outs[k + j * window + 1] if one else weight * outs[k + j * window + 1]
             return per_run(outer[0], X), G
 
         return value_and_grad
+
+
+def _row_sums(term, shape):
+    """``np.broadcast_to(term, shape).sum(1)``; for a single column, ``term[:, 0] + 0`` is the same
+    value (numpy adds the one element to 0, so -0.0 becomes 0.0) without a reduction."""
+    if type(term) is np.ndarray and term.shape == shape and shape[1] == 1:
+        return np.add(term[:, 0], 0)
+    return np.broadcast_to(term, shape).sum(1)
+
+
+def _column(g, X):
+    """A one-variable gradient that is not an array of X's shape (a constant: the derivative of
+    ``3*x`` is 3) as an array (B, 1) in the runs' dtype."""
+    if isinstance(g, np.ndarray):
+        return np.array(np.broadcast_to(g, X.shape))
+    return np.full_like(X, g)
 
 
 def per_run(value, X):

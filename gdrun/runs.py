@@ -321,23 +321,27 @@ class MetricsWriter:
         last = block.last[self.member]
         if last < 0:
             return
-        b = self.member
-        lr = block.lr[: last + 1, b]
-        counters = [block.steps[: last + 1], block.updates[: last + 1]] if self.epochs else [block.steps[: last + 1]]
-        columns = [*counters, block.x[: last + 1, b], block.value[: last + 1, b], block.grad_norm[: last + 1, b]]
-        ints = "%d," * len(counters)
-        # %r writes the shortest decimal that reads back exactly; formatting floats is most of the
-        # cost of this file, so a learning rate that is constant over the block is formatted once.
-        cells = ",".join(["%r"] * self.width)
-        if (lr == lr[0]).all():
-            row_format = f"{ints}{cells},{float(lr[0])!r}\n"
-        else:
-            row_format, columns = f"{ints}{cells},%r\n", columns + [lr]
-        rows = np.column_stack(columns).tolist()
-        self._append("".join([row_format % tuple(r) for r in rows]))
+        b, rows = self.member, last + 1
+        # Column by column: integers as str, floats as repr (the shortest decimal that reads back
+        # exactly), every value taken as float64 (a float32 run's values are written as the float64
+        # numbers they are); formatting is most of the cost of this file. A learning rate that is
+        # constant over the block is formatted once.
+        counters = [block.steps[:rows], block.updates[:rows]] if self.epochs else [block.steps[:rows]]
+        x = block.x[:rows, b]
+        columns = [map(str, c.tolist()) for c in counters]
+        columns += [self._reprs(x[:, i]) for i in range(x.shape[1])]
+        columns += [self._reprs(block.value[:rows, b]), self._reprs(block.grad_norm[:rows, b])]
+        lr = block.lr[:rows, b]
+        columns.append([repr(float(lr[0]))] * rows if (lr == lr[0]).all() else self._reprs(lr))
+        self._append("\n".join(map(",".join, zip(*columns))) + "\n")
         self.last = {"iterations": int(block.steps[last]), "updates": int(block.updates[last]),
                      "params": dict(zip(self.names, block.x[last, b].tolist())),
                      "value": float(block.value[last, b]), "grad_norm": float(block.grad_norm[last, b])}  # fmt: skip
+
+    @staticmethod
+    def _reprs(column: np.ndarray):
+        """The cells of a float column: ``repr`` of each value as a float64 (what ``'%r' %`` wrote)."""
+        return map(float.__repr__, column.astype(np.float64, copy=False).tolist())
 
     def close(self) -> None:
         if self.fd >= 0:
