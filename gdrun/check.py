@@ -10,7 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from .errors import EXIT_BAD_INPUT, EXIT_EXPECTATION, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GdrunError
 from .expect import Result, applicable, check_names, evaluate
@@ -215,29 +215,32 @@ def check_file(path: Path, runs_dir: str | Path, warn: Callable[[str], None] | N
     return result
 
 
-def evaluate_sweep(expect: Any, sweep_dir: Path, sweep) -> list[Result]:
-    """Check every config of a finished sweep against the rules whose ``when`` it meets.
-    ``sweep`` is the validated :class:`~gdrun.sweep.Sweep`; each result names its config."""
-    from .sweep import read_results
+def evaluate_sweep(expect: Any, sweep_dir: Path, sweep, label_passed: bool = True) -> Iterator[tuple[int, Result]]:
+    """Check every config of a finished sweep against the rules whose ``when`` it meets, reading
+    results.csv one row at a time: (config number, result) in the file's order. ``sweep`` is the
+    validated :class:`~gdrun.sweep.Sweep`; a result names its config (a passed one only with
+    ``label_passed``: a million configs' labels cost more than their checks)."""
+    from .sweep import iter_results
 
-    results: list[Result] = []
-    for row in sorted(read_results(sweep_dir), key=lambda r: int(r["id"])):
+    rules_all = expect if isinstance(expect, list) else [expect] if expect is not None else []
+    conditional = any(isinstance(rule, dict) and rule.get("when") for rule in rules_all)
+    about_params = any(isinstance(rule, dict) and "params" in rule for rule in rules_all)
+    unconditional = applicable(expect, {})
+    for row in iter_results(sweep_dir):
         i = int(row["id"])
-        overrides = sweep.expansion.overrides(i)
-        rules = applicable(expect, sweep.config(i).to_dict())
+        rules = applicable(expect, sweep.values(i)) if conditional else unconditional
         if not rules:
             continue
-        summary = {
-            "status": row["status"], "iterations": int(row["steps"]), "value": summary_number(row["value"]),
-            "params": {k[len("param."):]: float(v) for k, v in row.items() if k.startswith("param.") and v != ""},
-        }  # fmt: skip
+        summary = {"status": row["status"], "iterations": int(row["steps"]), "value": summary_number(row["value"])}
+        if about_params:
+            summary["params"] = {k[len("param."):]: float(v) for k, v in row.items() if k.startswith("param.") and v != ""}
         if row.get("regime"):  # the sweep ran with --explain
             summary["diagnostics"] = {"regime": row["regime"], "verdict": row.get("verdict")}
-        label = f"config {i} ({', '.join(f'{k}={v}' for k, v in overrides.items())}): "
         for result in evaluate(rules, summary, expect):
-            result.expectation = label + result.expectation
-            results.append(result)
-    return results
+            if label_passed or not result.passed:
+                overrides = sweep.expansion.overrides(i)
+                result.expectation = f"config {i} ({', '.join(f'{k}={v}' for k, v in overrides.items())}): {result.expectation}"
+            yield i, result
 
 
 def _check_sweep_file(path: Path, raw: dict[str, Any], runs_dir: str | Path, result: "ConfigResult") -> None:
@@ -249,7 +252,8 @@ def _check_sweep_file(path: Path, raw: dict[str, Any], runs_dir: str | Path, res
     validate(raw)  # the base config alone, for its one-line errors
     summary, _ = run_sweep(raw, spec, SweepOptions(runs_dir=Path(runs_dir), base_dir=str(path.parent),
                                                   command=("gdrun", "check", path.as_posix())))  # fmt: skip
-    result.results = evaluate_sweep(validate(raw).expect, Path(summary["sweep_dir"]), prepare_sweep(raw, spec)[1])
+    found = evaluate_sweep(validate(raw).expect, Path(summary["sweep_dir"]), prepare_sweep(raw, spec)[1])
+    result.results = [r for _, r in sorted(found, key=lambda pair: pair[0])]  # by config, each config's rules in order
     result.status = summary["status"] if summary["status"] == "interrupted" else None
     result.reason = f"sweep of {summary['configs']} configs in {summary['batches']} batch(es)"
     result.run_dir = summary["sweep_dir"]

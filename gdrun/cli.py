@@ -634,12 +634,16 @@ def sweep(
         from .config import validate
         from .sweep import prepare_sweep
 
-        failed = [r for r in evaluate_sweep(validate(raw).expect, Path(summary["sweep_dir"]), prepare_sweep(raw, spec)[1])
-                  if not r.passed]  # fmt: skip
-        for r in failed[:20]:
-            print(f"gdrun: expectation failed: {r.expectation}: expected {r.expected_text()}, got {r.got}", file=sys.stderr)
+        failed = 0
+        for _, r in evaluate_sweep(validate(raw).expect, Path(summary["sweep_dir"]), prepare_sweep(raw, spec)[1],
+                                   label_passed=False):  # fmt: skip
+            if not r.passed:
+                failed += 1
+                if failed <= 20:
+                    print(f"gdrun: expectation failed: {r.expectation}: expected {r.expected_text()}, got {r.got}",
+                          file=sys.stderr)  # fmt: skip
         if failed:
-            print(f"gdrun: {len(failed)} expectation(s) failed", file=sys.stderr)
+            print(f"gdrun: {failed} expectation(s) failed", file=sys.stderr)
             code = EXIT_EXPECTATION
     raise typer.Exit(code)
 

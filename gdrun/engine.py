@@ -218,6 +218,7 @@ def run(
     ups = np.zeros(capacity, dtype=np.int64)
     lrs = np.empty((capacity, B))
     lr_constant = schedule is None
+    whole = isinstance(problem, FullBatch)  # every epoch is one step on the row's own gradient
     error: BaseException | None = None
     with backend.compute():
         while epoch <= epochs and tracker.active.any():
@@ -238,7 +239,7 @@ def run(
                         lrs[t] = lr_used
                     done = t + 1
                     if epoch + t < epochs:
-                        steps = batches(epoch + t)
+                        steps = None if whole else batches(epoch + t)
                         if steps is None:
                             X, state = update(clip(G) if clip else G, state, X, lr_now)
                             updates += 1

@@ -283,6 +283,7 @@ class Sweep:
     group: np.ndarray  # (n,) each config's group
     reps: list[Config]  # each group's first config, validated
     per_run: dict[str, tuple[list, np.ndarray]]  # field (or optimizer_options.NAME) -> (values, each config's code)
+    _dicts: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)  # each group's to_dict(), made once
 
     @property
     def size(self) -> int:
@@ -292,6 +293,25 @@ class Sweep:
         """(overrides, config) of every config, in order (built one at a time)."""
         for i in range(self.size):
             yield self.expansion.overrides(i), self.config(i)
+
+    def values(self, i: int) -> dict[str, Any]:
+        """Config ``i`` as ``Config.to_dict()`` gives it (what ``expect: when:`` matches), built
+        from its group's dict (made once) and its per-run values."""
+        cached = self._dicts.get(int(self.group[i]))
+        if cached is None:
+            cached = self._dicts[int(self.group[i])] = self.reps[self.group[i]].to_dict()
+        out = dict(cached)
+        options = dict(out["optimizer_options"])
+        for name, (values, codes) in self.per_run.items():
+            value = values[codes[i]]
+            if name.startswith("optimizer_options."):
+                options[name[len("optimizer_options."):]] = value
+            elif name == "seed" and value == OWN_NUMBER:
+                out["seed"] = i
+            else:
+                out[name] = list(value) if name == "init_range" and value is not None else value
+        out["optimizer_options"] = options
+        return out
 
     def config(self, i: int) -> Config:
         return _member(self.reps[self.group[i]], {f: values[codes[i]] for f, (values, codes) in self.per_run.items()}, i)

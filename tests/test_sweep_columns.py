@@ -62,6 +62,7 @@ def test_every_config_built_from_columns_is_the_one_validated_alone():
             raw = set_key(raw, key, value)
         alone = validate(raw)
         assert config == type(alone)(**{**alone.__dict__, "seed": i})  # a drawn start takes the config's number
+        assert sweep.values(i) == config.to_dict()  # what expect's when: matches, without building the config
 
 
 @pytest.mark.parametrize("params, base, message", [
