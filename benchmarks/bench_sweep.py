@@ -175,12 +175,15 @@ def hand_cmd(n_lr: int, n_side: int, steps: int, out: Path) -> list[str]:
     return [sys.executable, str(REPO / "benchmarks" / "hand_sweep.py"), str(n_lr), str(n_side), str(steps), "10", str(out)]
 
 
-def agreement(sweep_dir: Path, hand_out: Path) -> float:
-    """The largest relative difference between gdrun's final points and the hand script's."""
+def agreement(sweep_dir: Path, hand_out: Path) -> tuple[float, float]:
+    """The largest and the median relative difference between gdrun's final points and the hand script's."""
     rows = sorted(read_results(sweep_dir), key=lambda r: int(r["id"]))
     ours = np.array([[float(r["param.x1"]), float(r["param.x2"])] for r in rows])
     theirs = np.load(hand_out)["final"]
-    return float(np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-300))) if len(ours) == len(theirs) else math.inf
+    if len(ours) != len(theirs):
+        return math.inf, math.inf
+    relative = np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-300)
+    return float(relative.max()), float(np.median(relative))
 
 
 def side_by_side(label: str, n_lr: int, n_side: int, steps: int, repeats: int, work: Path, env: dict,
@@ -192,7 +195,7 @@ def side_by_side(label: str, n_lr: int, n_side: int, steps: int, repeats: int, w
     process(gdrun_cmd(write_config(work / "warm.yaml", rosenbrock_grid(2, 2, 5, "warm")), work / "warm"), env)  # caches
     process(hand_cmd(2, 2, 5, work / "warm.npz"), env)
     results: dict[str, list[tuple[float, float, float]]] = {"gdrun sweep (CLI)": [], "hand-written numpy": []}
-    worst = None
+    worst = (math.inf, math.inf)
     for r in range(repeats):
         for name in (list(results) if r % 2 == 0 else list(results)[::-1]):
             if name.startswith("gdrun"):
@@ -214,7 +217,9 @@ def side_by_side(label: str, n_lr: int, n_side: int, steps: int, repeats: int, w
     if len(med) < 2:
         return
     (g_cpu, g_peak, g_wall), (h_cpu, h_peak, _) = med["gdrun sweep (CLI)"], med["hand-written numpy"]
-    print(f"    final points, gdrun vs hand: largest relative difference {fmt(worst, '.2g')}")
+    print(f"    final points, gdrun vs hand: relative difference at most {worst[0]:.2g}, median {worst[1]:.2g}")
+    print("    (the two write the gradient with operations in another order; where Adam oscillates, the steps")
+    print("    amplify that rounding: more so over 1,000 steps than over 100)")
     print(f"    RATIO CPU time    gdrun / hand = {g_cpu / h_cpu:5.2f}   target <= {cpu_target:g}  {verdict(g_cpu / h_cpu <= cpu_target)}")
     if memory_target is not None:
         print(f"    RATIO peak memory gdrun / hand = {g_peak / h_peak:5.2f}   target <= {memory_target:g}  "
@@ -494,7 +499,9 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="gdrun-bench-sweep-"))
     os.environ["GDRUN_CACHE_DIR"] = str(work / "cache")
-    env = dict(os.environ)
+    # the contestants cache their bytecode as an installed package does (an editable install under
+    # PYTHONDONTWRITEBYTECODE=1 would compile gdrun's sources in every process, ~0.1 s each time)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     started = time.perf_counter()
     try:
         import torch
@@ -504,7 +511,8 @@ def main() -> None:
               f"{_dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")  # fmt: skip
         print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
               f"{platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")  # fmt: skip
-        print("GDRUN_CACHE_DIR = a fresh temp dir; CPU time = user + sys of the whole process, peak = its max RSS")
+        print("GDRUN_CACHE_DIR = a fresh temp dir; CPU time = user + sys of the whole process, peak = its max RSS;")
+        print("bytecode cached as in an installed package (PYTHONDONTWRITEBYTECODE unset for the contestants)")
         print()
         part_a(repeats, work, env)
         print()

@@ -581,8 +581,12 @@ def sweep(
 
         gdrun sweep configs/sweep_x2_which_lr_converges.yaml --resume sweep_x2_which_lr_converges
 
-    Results go to runs/sweep-<time>-<name>-<id>/ (results.csv, metrics.f64, sweep.yaml); one
-    config opens as a run with "gdrun show SWEEP_DIR/ID". Exit codes: 0 all configs ran (diverging
+        gdrun sweep configs/sweep_rosenbrock_lr_seeds.yaml -p seed='range(0,1000)' --set expect=null
+
+    Up to a million configs: they stream through in batches (16,384 on a CPU, one batch on a GPU
+    with --set backend=torch --set device=cuda) with bounded memory.
+    Results go to runs/sweep-<time>-<name>-<id>/ (results.csv, metrics.f64, sweep.yaml with the
+    declaration); one config opens as a run with "gdrun show SWEEP_DIR/ID". Exit codes: 0 all configs ran (diverging
     is a result), 2 bad input, 4 some config failed, 130 interrupted (resume it with --resume).
     """
     from .config import apply_sets, load_yaml

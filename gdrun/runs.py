@@ -135,24 +135,31 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write a whole file or leave the old one: a temp file in the same folder, fsync, rename.
-    The one way gdrun writes a file whole (config, summaries, sweep.yaml, results, reports)."""
+@contextlib.contextmanager
+def atomic_file(path: str | Path, text: bool = False):
+    """A file written whole or not at all: the open file (text: UTF-8, newlines as written) is a
+    temp file in the same folder, fsynced and renamed to ``path`` when the block ends; an error
+    leaves the old file. The one way gdrun writes a file whole (config, summaries, sweep.yaml,
+    results, reports); a large one can be streamed into it."""
     path = Path(path)
-    blob = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(3)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
-        try:
-            _write_all(fd, blob)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with open(fd, "w", newline="", encoding="utf-8") if text else open(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     fault_point()
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write a whole file or leave the old one (see :func:`atomic_file`)."""
+    with atomic_file(path) as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else bytes(data))
 
 
 def append_whole(path: str | Path, data: bytes) -> None:

@@ -560,19 +560,19 @@ def batch_starts(job: BatchJob, names: tuple[str, ...], default: list[float], ex
     return points[inverse.reshape(-1)]
 
 
-def run_batch(job: BatchJob, interrupt=None, sink=None) -> BatchResult:
+def run_batch(job: BatchJob, interrupt=None, sink=None, prepared=None) -> BatchResult:
     """Run one batch: its configs share everything but per-run numbers. ``sink(records)``, when
     given, takes the recorded rows block by block (the sweep directory's metrics file); without it
-    they come back in the result."""
+    they come back in the result. ``prepared``: what ``runner.prepare`` made of the batch's
+    structure, when the caller has it (made here otherwise)."""
     from . import engine
-    from .optim import get_clip, get_optimizer, per_run_options
+    from .optim import get_clip, get_optimizer
     from .runner import prepare
 
     started = time.perf_counter()
     config = job.config
     B = len(job)
-    base = Path(job.base_dir) if job.base_dir else None
-    first = prepare(config, base, check_start=False)  # a bad start point is that run's verdict
+    first = prepared or prepare(config, Path(job.base_dir) if job.base_dir else None, check_start=False)
     names, backend, fit = first.names, first.backend, first.fit
     default = first.function.default_init() if first.function is not None else [0.0] * len(names)
     extra = tuple(fit.frozen) if fit is not None else ()
@@ -710,11 +710,11 @@ class LocalExecutor:
         """The most configs one batch may hold (one batch is one engine call)."""
         return MAX_BATCH
 
-    def run(self, jobs: list[BatchJob], interrupt, sink=None) -> Iterator[BatchResult]:
+    def run(self, jobs: list[BatchJob], interrupt, sink=None, preparer: Preparer | None = None) -> Iterator[BatchResult]:
         for job in jobs:
             if interrupt.requested:
                 return
-            yield run_batch(job, interrupt, sink)
+            yield run_batch(job, interrupt, sink, preparer(job.config) if preparer is not None else None)
 
     def close(self) -> None:
         pass
@@ -790,38 +790,28 @@ class SweepDir:
         only finished rows, and metrics.f64 with only those configs' records (each file whole: a
         kill leaves the old one or the new one; both are streamed, never held whole); then open
         metrics.f64 for appending."""
-        from .runs import fault_point
+        from .runs import atomic_file
 
         done = np.zeros(self.expansion.size, dtype=bool)
         counts = {s: 0 for s in ("converged", "max_epochs", "diverged", "failed", "interrupted")}
         best = Best()
-        path = self.path / RESULTS_FILE
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         ids: list[int] = []
         statuses: list[str] = []
         values: list[float] = []
-        try:
-            with open(tmp, "w", newline="", encoding="utf-8") as out:
-                writer = csv.writer(out)
-                writer.writerow(self.columns)
-                for row in _result_rows(path):
-                    i = int(row["id"])
-                    if row["status"] not in DONE or i >= len(done) or done[i]:
-                        continue
-                    done[i] = True
-                    counts[row["status"]] += 1
-                    ids.append(i)
-                    statuses.append(row["status"])
-                    values.append(_float(row["value"]))
-                    writer.writerow([row.get(c, "") for c in self.columns])
-                out.flush()
-                os.fsync(out.fileno())
-            self._keep_records(done)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        fault_point()
+        with atomic_file(self.path / RESULTS_FILE, text=True) as out:
+            writer = csv.writer(out)
+            writer.writerow(self.columns)
+            for row in _result_rows(self.path / RESULTS_FILE):
+                i = int(row["id"])
+                if row["status"] not in DONE or i >= len(done) or done[i]:
+                    continue
+                done[i] = True
+                counts[row["status"]] += 1
+                ids.append(i)
+                statuses.append(row["status"])
+                values.append(_float(row["value"]))
+                writer.writerow([row.get(c, "") for c in self.columns])
+            self._keep_records(done)  # before the new results.csv replaces the old one
         if ids:
             best.offer(np.array(ids), statuses, np.array(values))
         self.fd = os.open(self.path / METRICS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
@@ -830,7 +820,7 @@ class SweepDir:
     def _keep_records(self, done: np.ndarray) -> None:
         """metrics.f64 with only the records of configs in ``done``, read a slice at a time: cut
         short where only a tail must go (a killed batch), rewritten otherwise."""
-        from .runs import write_atomic
+        from .runs import atomic_file, write_atomic
 
         path = self.path / METRICS_FILE
         if not path.is_file():
@@ -840,11 +830,11 @@ class SweepDir:
         first_bad = None
         mixed = False
         for start in range(0, size, RECORDS_PER_READ):
-            ids = _read_records(path, self.record, start, RECORDS_PER_READ)[:, 0].astype(np.int64)
-            keep = done[np.clip(ids, 0, len(done) - 1)] & (ids >= 0) & (ids < len(done))
+            keep = _kept(_read_records(path, self.record, start, RECORDS_PER_READ), done)
             if first_bad is None and not keep.all():
                 first_bad = start + int(np.argmin(keep))
-            elif first_bad is not None and keep.any():
+                keep = keep[first_bad - start :]
+            if first_bad is not None and keep.any():  # a record to keep after one that goes
                 mixed = True
                 break
         if not mixed:  # the records that go are a tail (or none): cut the file there
@@ -852,16 +842,10 @@ class SweepDir:
                 f.truncate(8 * self.record * (size if first_bad is None else first_bad))
                 os.fsync(f.fileno())
             return
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as out:
+        with atomic_file(path) as out:
             for start in range(0, size, RECORDS_PER_READ):
                 records = _read_records(path, self.record, start, RECORDS_PER_READ)
-                ids = records[:, 0].astype(np.int64)
-                keep = done[np.clip(ids, 0, len(done) - 1)] & (ids >= 0) & (ids < len(done))
-                out.write(np.ascontiguousarray(records[keep]).tobytes())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+                out.write(np.ascontiguousarray(records[_kept(records, done)]).tobytes())
 
     def write_metrics(self, records: np.ndarray) -> None:
         """Append metrics records whole (a failed write, a full disk, is cut back to the last whole one)."""
@@ -942,6 +926,13 @@ def _cell(value: Any) -> str:
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value)
     return "" if value is None else str(value)
+
+
+def _kept(records: np.ndarray, done: np.ndarray) -> np.ndarray:
+    """Which records belong to a config in ``done`` (a number outside the sweep belongs to none)."""
+    ids = records[:, 0].astype(np.int64)
+    inside = (ids >= 0) & (ids < len(done))
+    return inside & done[np.where(inside, ids, 0)]
 
 
 def _read_records(path: Path, size: int, start: int, count: int) -> np.ndarray:
@@ -1119,7 +1110,8 @@ def run_sweep(base: dict[str, Any], spec: SweepSpec, options: SweepOptions, prog
 
     base, sweep = prepare_sweep(base, spec)
     print_key = fingerprint(base, spec)
-    param_names, width = _param_layout(sweep.reps, options.base_dir)
+    preparer = Preparer(options.base_dir)
+    param_names, width = _param_layout(sweep.reps, preparer)
     lock: DirLock | None = None
     if options.resume is not None:
         path = find_sweep(Path(options.runs_dir), options.resume)
@@ -1143,14 +1135,15 @@ def run_sweep(base: dict[str, Any], spec: SweepSpec, options: SweepOptions, prog
 
         path = create_run_dir(options.runs_dir, f"{name}", prefix="sweep-", fill=fill)
     try:
-        return _run_locked(path, options.resume is not None, sweep, print_key, param_names, width, options, progress)
+        return _run_locked(path, options.resume is not None, sweep, print_key, param_names, width, options, progress,
+                           preparer)  # fmt: skip
     finally:
         if lock is not None:
             lock.release()
 
 
 def _run_locked(path: Path, resuming: bool, sweep: Sweep, print_key: str, param_names: list[str], width: int,
-                options: SweepOptions, progress) -> tuple[dict, int]:  # fmt: skip
+                options: SweepOptions, progress, preparer: Preparer) -> tuple[dict, int]:  # fmt: skip
     from .engine import Interrupt
     from .runs import SUMMARY_RESERVE, disk_full_reason, is_disk_full, process_info, write_json
 
@@ -1180,7 +1173,7 @@ def _run_locked(path: Path, resuming: bool, sweep: Sweep, print_key: str, param_
                                 executor.batch_limit(len(pending)))  # fmt: skip
             summary.update(batches=len(jobs), executor=executor.name, counts=dict(counts), wall_time_s=0.0, **process_info())
             write_json(path / SUMMARY_FILE, summary, reserve=SUMMARY_RESERVE)
-            streams = {"sink": directory.write_metrics} if getattr(executor, "in_process", False) else {}
+            streams = {"sink": directory.write_metrics, "preparer": preparer} if getattr(executor, "in_process", False) else {}
             try:
                 for result in executor.run(jobs, interrupt, **streams):
                     directory.append(result)
@@ -1241,10 +1234,26 @@ def _yaml_loader():
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _param_layout(reps: list[Config], base_dir: str | None) -> tuple[list[str], int]:
-    """The union of parameter names (for results.csv) and the widest config (for metrics)."""
-    from .runner import prepare
+class Preparer:
+    """``runner.prepare(config)`` once per structure, for the length of one sweep in this process:
+    the function or model, its compiled gradient and backend serve every batch of that structure
+    (a bad start point is not checked here: it is that run's verdict)."""
 
+    def __init__(self, base_dir: str | None):
+        self.base_dir = base_dir
+        self.done: dict[str, Any] = {}
+
+    def __call__(self, config: Config):
+        from .runner import prepare
+
+        key = structure(config)
+        if key not in self.done:
+            self.done[key] = prepare(config, Path(self.base_dir) if self.base_dir else None, check_start=False)
+        return self.done[key]
+
+
+def _param_layout(reps: list[Config], prepare: Preparer) -> tuple[list[str], int]:
+    """The union of parameter names (for results.csv) and the widest config (for metrics)."""
     names: list[str] = []
     width = 0
     seen: set[str] = set()
@@ -1253,7 +1262,7 @@ def _param_layout(reps: list[Config], base_dir: str | None) -> tuple[list[str], 
         if key in seen:
             continue
         seen.add(key)
-        prepared = prepare(config, Path(base_dir) if base_dir else None, check_start=False)
+        prepared = prepare(config)
         params = list(prepared.fit.all_params(dict.fromkeys(prepared.names, 0.0))) if prepared.fit else list(prepared.names)
         names += [p for p in params if p not in names]
         width = max(width, len(prepared.names))

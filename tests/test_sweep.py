@@ -152,7 +152,7 @@ def test_fit_sweeps_batch_too(tmp_path):
 def test_failed_batches_fail_fast_and_max_failures(tmp_path, monkeypatch):
     import gdrun.sweep as sweep
 
-    def run(self, jobs, interrupt, sink=None):  # every adam batch breaks, the others run
+    def run(self, jobs, interrupt, sink=None, preparer=None):  # every adam batch breaks, the others run
         for job in jobs:
             if job.config.optimizer == "adam":
                 yield sweep.failed_result(job, RuntimeError("broken batch"))

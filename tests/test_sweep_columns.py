@@ -194,3 +194,45 @@ def test_results_rows_quote_as_the_csv_module_does(tmp_path):
     out = io.StringIO(newline="")
     csv.writer(out).writerows(rows)
     assert out.getvalue() == text  # byte for byte what csv.writer writes
+
+
+@pytest.mark.parametrize("damage, words", [
+    ({"configs": 5}, "declares 5 configs but its declaration makes 2"),
+    ({"sweep": {"kind": "grid", "params": {"lr": []}}}, "declaration in sweep.yaml does not expand"),
+    ({"sweep": None}, "incomplete or damaged"),
+], ids=["count", "declaration", "missing"])  # fmt: skip
+def test_a_damaged_declaration_is_one_line_when_shown(tmp_path, gdrun, damage, words):
+    summary, _ = run_sweep({"function": "x2", "epochs": 3}, validate_sweep({"params": {"lr": [0.1, 0.2]}}),
+                           SweepOptions(runs_dir=tmp_path))  # fmt: skip
+    path = Path(summary["sweep_dir"])
+    meta = yaml.safe_load((path / SWEEP_FILE).read_text())
+    (path / SWEEP_FILE).write_text(yaml.safe_dump({**meta, **damage}))
+    r = gdrun("show", f"{path}/1")
+    assert r.code == 2 and words in r.err and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+
+
+@pytest.mark.parametrize("done, kept", [
+    ([0, 1, 2, 3], [0, 1, 2, 3]),  # nothing goes
+    ([0, 1], [0, 1]),  # a tail goes: the file is cut there
+    ([0, 2, 3], [0, 2, 3]),  # one config in the middle goes (interrupted): the file is rewritten
+    ([1, 3], [1, 3]),
+    ([1], [1]),  # with slices of 6: the one to keep is in the slice where the first to go is
+    ([], []),
+])  # fmt: skip
+@pytest.mark.parametrize("per_read", [3, 6, 5])
+def test_resume_keeps_exactly_the_records_of_finished_configs(tmp_path, monkeypatch, done, kept, per_read):
+    import gdrun.sweep as sweep
+
+    monkeypatch.setattr(sweep, "RECORDS_PER_READ", per_read)  # slices that split a config's records
+    expansion = expand(validate_sweep({"params": {"lr": [0.1, 0.2, 0.3, 0.4]}}))
+    records = np.array([[i, step, step, 1.0 * i, 2.0, 3.0, 0.1] for i in range(4) for step in range(3)])
+    (tmp_path / METRICS_FILE).write_bytes(records.tobytes() + b"\0\0\0")  # and a record cut short
+    rows = [[str(i), "0.1", "max_epochs" if i in done else "interrupted", "1.5"] for i in range(4)]
+    (tmp_path / "results.csv").write_text("id,lr,status,value\n" + "".join(",".join(r) + "\n" for r in rows))
+    directory = sweep.SweepDir(tmp_path, expansion, ["x"], 1)
+    finished = directory.start()
+    directory.close()
+    assert np.flatnonzero(finished.done).tolist() == kept
+    left = read_metrics_file(tmp_path / METRICS_FILE, 1)
+    assert np.array_equal(left, records[np.isin(records[:, 0], kept)])
+    assert (tmp_path / METRICS_FILE).stat().st_size == left.nbytes
