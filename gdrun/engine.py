@@ -30,6 +30,7 @@ FIRST_BLOCK = 8
 MAX_BLOCK = 4096
 MAX_BLOCK_ELEMENTS = 1 << 20  # rows * B * n held per block (8 MiB of float64 per buffer)
 BLOCK_SECONDS = 0.05
+SMALL_BATCH = 256  # runs x variables up to which a step's arrays are kept in lists (see run)
 
 
 @dataclass(frozen=True)
@@ -214,11 +215,16 @@ def run(
     X, state = x0, optimizer.init(x0)
     epoch, updates, size = 0, 0, FIRST_BLOCK
     capacity = max(1, min(MAX_BLOCK, MAX_BLOCK_ELEMENTS // (B * n), epochs + 1))
-    buffers = None  # each row's point, value and gradient, copied in as it is computed; reused block after block
+    # each row's point, value and gradient, copied in as it is computed; reused block after block
+    buffers = xs, fs, gs = backend.empty((capacity, B, n)), backend.empty((capacity, B)), backend.empty((capacity, B, n))
     ups = np.zeros(capacity, dtype=np.int64)
     lrs = np.empty((capacity, B))
     lr_constant = schedule is None
     whole = isinstance(problem, FullBatch)  # every epoch is one step on the row's own gradient
+    # one run (or a few) on numpy with nothing but the update per row: each step's arrays go into
+    # lists and the block's buffers are filled at once (a numpy item assignment per row costs more
+    # than the arithmetic of such tiny arrays); bigger batches are copied into the buffers as they come
+    plain = whole and lr_constant and clip is None and backend.name == "numpy" and B * n <= SMALL_BATCH
     error: BaseException | None = None
     with backend.compute():
         while epoch <= epochs and tracker.active.any():
@@ -226,11 +232,27 @@ def run(
             done = 0
             block_start = time.perf_counter()
             try:
-                for t in range(rows):
+                if plain:  # row k is the point after k updates
+                    kept: tuple[list, list, list] = ([], [], [])
+                    keep_x, keep_f, keep_g = kept
+                    for t in range(rows):
+                        f, G = full(X)
+                        keep_x.append(X)
+                        keep_f.append(f)
+                        keep_g.append(G)
+                        if epoch + t < epochs:
+                            X, state = update(G, state, X, lr_now)
+                        if interrupt.requested:
+                            break
+            except Exception as exc:  # reported as the 'failed' status, with the rows before it kept
+                error = exc
+            if plain:
+                done = min(map(len, kept))
+                _into(kept, buffers, done)
+                ups[:done] = np.arange(epoch, epoch + done)
+            try:
+                for t in range(rows) if not plain else ():
                     f, G = full(X)
-                    if buffers is None:
-                        buffers = (backend.empty((capacity, B, n)), backend.empty((capacity, B)), backend.empty((capacity, B, n)))
-                        xs, fs, gs = buffers
                     xs[t] = X
                     fs[t] = f
                     gs[t] = G
@@ -268,10 +290,17 @@ def run(
     return tracker.outcome(error, interrupt.requested, time.perf_counter() - started)
 
 
+def _into(kept: tuple[list, list, list], buffers: tuple, rows: int) -> None:
+    """Copy the first ``rows`` points, values and gradients of a block (numpy arrays) into its buffers."""
+    for arrays, buffer in zip(kept, buffers):
+        if rows:
+            np.concatenate(arrays[:rows], out=buffer[:rows].reshape(-1, *buffer.shape[2:]))
+
+
 def _block_arrays(backend, buffers, rows: int, B: int, n: int):
     """The block's first ``rows`` rows as numpy arrays: x (T,B,n), value (T,B), grad_norm (T,B).
     They are views of buffers the next block overwrites: an observer copies what it keeps."""
-    if buffers is None or rows == 0:
+    if rows == 0:
         return np.empty((0, B, n)), np.empty((0, B)), np.empty((0, B))
     xs, fs, gs = buffers
     x = backend.to_numpy(xs[:rows])
