@@ -1,7 +1,8 @@
 """Sweeps: many configs, run as few batched array computations as their structure allows.
 
-A sweep is a base config plus a ``sweep:`` part (or ``-p KEY=VALUES`` flags) that expands into a
-list of configs (``grid``, ``zip`` or ``random``). Configs that differ only in numbers the engine
+A sweep is a base config plus a ``sweep:`` part (or ``-p KEY=VALUES`` flags) that expands into
+configs (``grid``, ``zip`` or ``random``), held as columns: each swept key's values once and one
+integer per config (see :class:`Expansion`), so a million configs cost megabytes, not gigabytes. Configs that differ only in numbers the engine
 can hold per run (learning rate, start point, numeric optimizer options, clipping threshold) share
 one batch: their values become arrays along the batch axis and the whole batch is one engine run.
 Configs that differ in structure (function, optimizer kind, backend, epochs...) form separate
@@ -9,15 +10,17 @@ batches. Each config keeps its own status and results.
 
 A sweep directory, ``runs/sweep-<time>-<name>-<id>/``, holds:
 
-    sweep.yaml    the base config, the declaration, every expanded config's overrides, the layout
-                  of metrics.f64 and the declaration's fingerprint (resume refuses a changed one)
+    sweep.yaml    the base config, the declaration and the number of configs it makes (they are
+                  expanded again from it), the layout of metrics.f64 and the declaration's
+                  fingerprint (resume refuses a changed one)
     results.csv   one row per finished config: its swept values, status, steps, value, params...
     metrics.f64   every config's recorded steps in one file of float64 records (see METRIC_COLUMNS)
     summary.json  counts by status, the best config, timings
     .lock         held (flock) by the one process running or resuming the sweep; the OS lets go
                   when that process ends, however it ends
 
-Results are appended batch by batch, whole rows only, so a sweep stopped by Ctrl-C, killed
+Batches of at most MAX_BATCH configs stream through: records are appended to metrics.f64 as they
+are computed, results batch by batch, whole rows only, so a sweep stopped by Ctrl-C, killed
 outright or stopped by a full disk resumes: finished configs are kept, the others run again, and
 each config ends up in the results once. A second run or resume of a sweep that is still running
 is refused (one line naming the process that holds it) and writes nothing.
@@ -28,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import io
 import json
 import math
 import os
@@ -440,13 +442,9 @@ def _describe(overrides: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------- batching
 
-#: config keys whose value may differ between the runs of one batch
-BATCHED_KEYS = ("lr", "init", "init_range", "name", "every", "clip_norm", "clip_value")
-
-
 def structure(config: Config) -> str:
-    """What must be equal for configs to share a batch: every key but BATCHED_KEYS, numeric
-    optimizer options and (for minimize, where it only draws the start point) the seed. A fit's
+    """What must be equal for configs to share a batch: every key but PER_RUN_FIELDS (a fit's
+    seed, which also draws its data, is structure) and numeric optimizer options. A fit's
     frozen parameters are constants of its model, so their values are part of the structure."""
     options = sorted((k, None if _numeric(v) else v) for k, v in config.optimizer_options.items())
     clip = "norm" if config.clip_norm is not None else "value" if config.clip_value is not None else None
