@@ -318,23 +318,24 @@ def sweep_report(summary: dict[str, Any], results: Iterable[dict[str, str]], mod
     if mode != "table":
         return
     console = console or report_console()
-    top: list[tuple[float, int, dict[str, str]]] = []  # the best rows so far, as a heap of (-value, -order, row)
     regimes: dict[str, int] = {}
-    total = 0
-    first: dict[str, str] | None = None
-    for order, row in enumerate(results):
-        total += 1
-        first = first or row
-        if row.get("regime"):
-            regimes[row["regime"]] = regimes.get(row["regime"], 0) + 1
-        value = summary_number(row["value"]) if row["status"] in ("converged", "max_epochs") else None
-        if row["status"] in ("converged", "max_epochs"):
-            key = (-(value if value is not None else math.inf), -order, row)
-            if len(top) < best:
-                heapq.heappush(top, key)
-            elif key[:2] > top[0][:2]:
-                heapq.heapreplace(top, key)
-    ok = [typed_row(row) for _, _, row in sorted(top, key=lambda t: (-t[0], -t[1]))]
+    tally: dict[str, Any] = {"total": 0, "first": None}  # how many rows, and the first (its columns)
+
+    def finished() -> Iterable[dict[str, str]]:
+        for row in results:
+            tally["total"] += 1
+            tally["first"] = tally["first"] or row
+            if row.get("regime"):
+                regimes[row["regime"]] = regimes.get(row["regime"], 0) + 1
+            if row["status"] in ("converged", "max_epochs"):
+                yield row
+
+    def by_value(row: dict[str, str]) -> tuple[bool, float]:
+        value = summary_number(row["value"])
+        return value is None, value or 0.0
+
+    ok = [typed_row(row) for row in heapq.nsmallest(best, finished(), key=by_value)]  # as sorted(...)[:best]
+    total, first = tally["total"], tally["first"]
     if ok:
         hidden = ("reason", "batch", "batch_time_s", "updates", *(c for c in EXPLAIN_COLUMNS if c != "regime"))
         columns = [c for c in first if c not in hidden]  # results.csv has them all

@@ -6,8 +6,9 @@ rate; row 0 is the init point. Each step copies its point, value and gradient in
 allocated once (reused block after block); every so often (blocks grow until one takes ~50 ms, up
 to MAX_BLOCK_ELEMENTS numbers per buffer) the block is checked in one vectorised pass for the first
 row at which each run stops, and handed to the observers (terminal, run directory, sweep records).
-A block's arrays are views of those buffers: an observer copies what it keeps past ``on_block``. A run that stops keeps being carried along by the array maths until the whole
-batch is done, but nothing after its stop row is reported: its result is that row.
+A block's arrays are views of those buffers: an observer copies what it keeps past ``on_block``.
+A run that stops keeps being carried along by the array maths until the whole batch is done, but
+nothing after its stop row is reported: its result is that row.
 
 A run diverges when its point or value is no longer finite in the run's dtype (a float32 overflow
 is inf), when its gradient is infinite at a finite point, or when they pass ``diverge_above``
@@ -218,8 +219,8 @@ def run(
     # each row's point, value and gradient, copied in as it is computed; reused block after block
     buffers = xs, fs, gs = backend.empty((capacity, B, n)), backend.empty((capacity, B)), backend.empty((capacity, B, n))
     ups = np.zeros(capacity, dtype=np.int64)
-    lrs = np.empty((capacity, B))
     lr_constant = schedule is None
+    lrs = None if lr_constant else np.empty((capacity, B))
     whole = isinstance(problem, FullBatch)  # every epoch is one step on the row's own gradient
     # one run (or a few) on numpy with nothing but the update per row: each step's arrays go into
     # lists and the block's buffers are filled at once (a numpy item assignment per row costs more
@@ -244,40 +245,38 @@ def run(
                             X, state = update(G, state, X, lr_now)
                         if interrupt.requested:
                             break
+                else:
+                    for t in range(rows):
+                        f, G = full(X)
+                        xs[t] = X
+                        fs[t] = f
+                        gs[t] = G
+                        ups[t] = updates
+                        if not lr_constant:
+                            lrs[t] = lr_used
+                        done = t + 1
+                        if epoch + t < epochs:
+                            steps = None if whole else batches(epoch + t)
+                            if steps is None:
+                                X, state = update(clip(G) if clip else G, state, X, lr_now)
+                                updates += 1
+                            else:
+                                for batch in steps:
+                                    _, g = batch_value_and_grad(X, batch)
+                                    X, state = update(clip(g) if clip else g, state, X, lr_now)
+                                updates += len(steps)
+                            if schedule is not None:
+                                lr_used = lr_host[:, 0]
+                                lr_host, schedule_state = schedule.step(schedule_state)
+                                lr_now = backend.asarray(lr_host)
+                        if interrupt.requested:
+                            break
             except Exception as exc:  # reported as the 'failed' status, with the rows before it kept
                 error = exc
             if plain:
                 done = min(map(len, kept))
                 _into(kept, buffers, done)
                 ups[:done] = np.arange(epoch, epoch + done)
-            try:
-                for t in range(rows) if not plain else ():
-                    f, G = full(X)
-                    xs[t] = X
-                    fs[t] = f
-                    gs[t] = G
-                    ups[t] = updates
-                    if not lr_constant:
-                        lrs[t] = lr_used
-                    done = t + 1
-                    if epoch + t < epochs:
-                        steps = None if whole else batches(epoch + t)
-                        if steps is None:
-                            X, state = update(clip(G) if clip else G, state, X, lr_now)
-                            updates += 1
-                        else:
-                            for batch in steps:
-                                _, g = batch_value_and_grad(X, batch)
-                                X, state = update(clip(g) if clip else g, state, X, lr_now)
-                            updates += len(steps)
-                        if schedule is not None:
-                            lr_used = lr_host[:, 0]
-                            lr_host, schedule_state = schedule.step(schedule_state)
-                            lr_now = backend.asarray(lr_host)
-                    if interrupt.requested:
-                        break
-            except Exception as exc:  # reported as the 'failed' status, with the rows before it kept
-                error = exc
             lr_rows = np.broadcast_to(lr_used, (done, B)) if lr_constant else lrs[:done]
             block = tracker.check(epoch, ups[:done].copy(), *_block_arrays(backend, buffers, done, B, n), lr_rows)
             for observer in observers:

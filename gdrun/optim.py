@@ -932,12 +932,12 @@ def per_run(values: list) -> Any:
     return np.array(values, dtype=np.float64).reshape(-1, 1)
 
 
+def per_run_option(values: list) -> Any:
+    """One option's value in each run: as :func:`per_run`, a tuple option (betas) element by element."""
+    if isinstance(values[0], (tuple, list)):
+        return tuple(per_run([v[i] for v in values]) for i in range(len(values[0])))
+    return per_run(values)
+
+
 def per_run_options(options: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in options[0]:
-        values = [o.get(key) for o in options]
-        if isinstance(values[0], (tuple, list)):  # betas: one array per element
-            out[key] = tuple(per_run([v[i] for v in values]) for i in range(len(values[0])))
-        else:
-            out[key] = per_run(values)
-    return out
+    return {key: per_run_option([o.get(key) for o in options]) for key in options[0]}

@@ -53,6 +53,8 @@ RANGES = ("linspace", "logspace", "range")
 DISTRIBUTIONS = ("uniform", "loguniform", "choice")
 #: results that count as done; failed and interrupted configs run again on resume
 DONE = ("converged", "max_epochs", "diverged")
+#: the statuses a sweep counts, in the order its summary lists them
+COUNTED = (*DONE, "failed", "interrupted")
 #: columns of a metrics.f64 record, then ``p0 .. p{width-1}`` (the params, NaN-padded), then the rest
 METRIC_HEAD = ("config", "step", "updates")
 METRIC_TAIL = ("value", "grad_norm", "lr")
@@ -564,7 +566,7 @@ def run_batch(job: BatchJob, interrupt=None, sink=None, prepared=None) -> BatchR
     they come back in the result. ``prepared``: what ``runner.prepare`` made of the batch's
     structure, when the caller has it (made here otherwise)."""
     from . import engine
-    from .optim import get_clip, get_optimizer
+    from .optim import get_clip, get_optimizer, per_run, per_run_option
     from .runner import prepare
 
     started = time.perf_counter()
@@ -579,12 +581,12 @@ def run_batch(job: BatchJob, interrupt=None, sink=None, prepared=None) -> BatchR
     options = {k: v for k, v in config.optimizer_options.items()}
     for key in job.per_run:
         if key.startswith("optimizer_options."):
-            options[key[len("optimizer_options."):]] = _option_column(job, key)
+            options[key[len("optimizer_options."):]] = per_run_option(job.column(key))
     optimizer = get_optimizer(config.optimizer, **options)
     clip = None
     if config.clip_norm is not None or config.clip_value is not None:
         mode = "norm" if config.clip_norm is not None else "value"
-        clip = get_clip(mode, _per_run(job.numbers(f"clip_{mode}")))
+        clip = get_clip(mode, per_run(job.column(f"clip_{mode}")))
     recorder = _Recorder(job.ids, job.record_every, len(names), job.width, sink)
     path = None
     if config.explain:  # --explain: each config's rows and path points for its diagnostics
@@ -613,24 +615,6 @@ def run_batch(job: BatchJob, interrupt=None, sink=None, prepared=None) -> BatchR
     return BatchResult(job.batch, job.ids, names, outcome.status, outcome.reason, outcome.iterations, outcome.updates,
                        outcome.value, outcome.grad_norm, params, param_names, metrics, time.perf_counter() - started,
                        diagnostics)  # fmt: skip
-
-
-def _option_column(job: BatchJob, key: str) -> Any:
-    """A numeric optimizer option per member: one value when all share it, else a (B, 1) array
-    (a tuple of them for a tuple option such as betas)."""
-    values, codes = job.per_run[key]
-    used = np.unique(codes)
-    if len(used) == 1:
-        return values[int(used[0])]
-    if isinstance(values[int(used[0])], (tuple, list)):
-        table = np.array([list(v) if v is not None else [np.nan] for v in values], dtype=np.float64)[codes]
-        return tuple(table[:, [i]] for i in range(table.shape[1]))
-    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)[codes].reshape(-1, 1)
-
-
-def _per_run(column: np.ndarray) -> Any:
-    """One value if every run has the same, else a (B, 1) array."""
-    return float(column[0]) if (column == column[0]).all() else column.reshape(-1, 1)
 
 
 class _Recorder:
@@ -791,7 +775,7 @@ class SweepDir:
         from .runs import atomic_file
 
         done = np.zeros(self.expansion.size, dtype=bool)
-        counts = {s: 0 for s in ("converged", "max_epochs", "diverged", "failed", "interrupted")}
+        counts = dict.fromkeys(COUNTED, 0)
         best = Best()
         ids: list[int] = []
         statuses: list[str] = []
@@ -976,7 +960,7 @@ def _result_rows(path: Path) -> Iterator[dict[str, str]]:
             if len(cells) != len(header):
                 continue
             row = dict(zip(header, cells))
-            if row.get("id", "").isdigit() and row.get("status") in (*DONE, "failed", "interrupted"):
+            if row.get("id", "").isdigit() and row.get("status") in COUNTED:
                 yield row
 
 
@@ -1070,8 +1054,7 @@ class SweepOptions:
 
 def plan(base: dict[str, Any], spec: SweepSpec) -> list[dict[str, Any]]:
     """The expanded configs, validated, without running anything (``gdrun sweep --plan``)."""
-    expansion = validate_configs(base, spec).expansion
-    return [{"id": i, **expansion.overrides(i)} for i in range(expansion.size)]
+    return [{"id": i, **overrides} for i, overrides in enumerate(validate_configs(base, spec).expansion.as_list())]
 
 
 def find_sweep(runs_dir: Path, target: str) -> Path:
@@ -1157,8 +1140,7 @@ def _run_locked(path: Path, resuming: bool, sweep: Sweep, print_key: str, param_
     summary: dict[str, Any] = {"status": "running", "sweep_dir": str(path), "configs": sweep.size}
     started = time.perf_counter()
     stopped_early = failure = None
-    finished = Finished(np.zeros(sweep.size, dtype=bool), {s: 0 for s in ("converged", "max_epochs", "diverged",
-                        "failed", "interrupted")}, Best())  # fmt: skip
+    finished = Finished(np.zeros(sweep.size, dtype=bool), dict.fromkeys(COUNTED, 0), Best())
     counts = finished.counts
     with Interrupt() as interrupt:
         try:
@@ -1327,7 +1309,7 @@ def open_sweep(sweep_dir: Path):
     cut_off = False
     if summary["status"] == "running":
         latest = {r["id"]: r for r in iter_results(sweep_dir)}
-        counts = {s: 0 for s in ("converged", "max_epochs", "diverged", "failed", "interrupted")}
+        counts = dict.fromkeys(COUNTED, 0)
         for row in latest.values():
             counts[row["status"]] += 1
         cut_off = process_gone(summary) or "pid" not in summary
