@@ -307,7 +307,7 @@ def test_dask_interrupt_stops_running_batches(dask_cluster):
     assert list(executor.run(_jobs(MINIMIZE), Flag(requested=True))) == []
     long = ({"function": "rosenbrock", "optimizer": "adam", "epochs": 10**8}, {"params": {"lr": [1e-4, 1e-3]}})
     flag = Flag()
-    threading.Timer(1.5, setattr, (flag, "requested", True)).start()
+    threading.Timer(5.0, setattr, (flag, "requested", True)).start()  # both batches running by then, even on a loaded box
     started = time.perf_counter()
     results = list(executor.run(_jobs(long, workers=2), flag))
     executor.close()
