@@ -30,16 +30,18 @@ def load_config(path: str | Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- gdrun run CONFIG
 
 
-def run_expecting(config, runs_dir: str | Path, output, base: Path | None = None) -> int:
+def run_expecting(config, runs_dir: str | Path, output, base: Path | None = None) -> tuple[dict, list[Result], int]:
     """``gdrun run`` for a config with ``expect:``: run it, then check and show the expectations.
-    Exit code 0 when all hold (an expected divergence too), 1 when one fails, 130 interrupted."""
+    Returns (summary, results, exit code): 0 when all hold (an expected divergence too), 1 when
+    one fails, 130 interrupted."""
     from rich.console import Console
 
     from .runner import execute, prepare
 
     rules = applicable(config.expect, config.to_dict())
     if not rules:
-        return execute(config, runs_dir, output, base)[1]
+        summary, code = execute(config, runs_dir, output, base)
+        return summary, [], code
     check_names(rules, prepare(config, base))
     quiet = replace(output, mode="quiet", plot=False) if output.mode == "json" else output
     summary, code = execute(config, runs_dir, quiet, base)
@@ -62,8 +64,8 @@ def run_expecting(config, runs_dir: str | Path, output, base: Path | None = None
             if not r.passed:
                 print(f"gdrun: expectation failed: {r.message()}", file=sys.stderr)
     if summary["status"] == "interrupted":
-        return EXIT_INTERRUPTED
-    return EXIT_OK if all(r.passed for r in results) else EXIT_EXPECTATION
+        return summary, results, EXIT_INTERRUPTED
+    return summary, results, EXIT_OK if all(r.passed for r in results) else EXIT_EXPECTATION
 
 
 # ---------------------------------------------------------------------------- gdrun check

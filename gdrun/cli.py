@@ -28,11 +28,25 @@ app = typer.Typer(
     help=f"Run gradient-descent experiments: minimize functions on numpy or torch, record every run.\n\n{EXIT_CODES_HELP}",
     no_args_is_help=True,
     suggest_commands=False,  # main() names the closest command, once
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"gdrun {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                       help="Print gdrun's version and exit.")) -> None:  # fmt: skip
+    """Run gradient-descent experiments."""
 
 
 class Backend(str, Enum):
@@ -104,6 +118,8 @@ Opts = typer.Option([], "--opt", "-o", metavar="KEY=VALUE", help="An optimizer o
 ScheduleFlag = typer.Option(None, "--schedule", metavar="NAME[:KEY=VALUE...]",
                             help="Learning-rate schedule, stepped per epoch, e.g. step:step_size=10:gamma=0.5.")  # fmt: skip
 ClipNorm = typer.Option(None, "--clip-norm", click_type=FloatFlag, help="Clip each gradient to this 2-norm (torch's clip_grad_norm_).")
+RUN_HELP = ("A run directory, SWEEP_DIR/ID for one config of a sweep, last, last~N (the one before...), "
+            "a run name (its newest run) or a unique prefix of a directory name or id (see gdrun runs).")
 Plot = typer.Option(False, "--plot", help="At the end, draw the run into plot.png in its directory (see gdrun plot).")
 Let = typer.Option([], "--let", metavar="NAME=EXPR",
                    help="An intermediate name the expression uses, e.g. --let z=x+y (repeatable, in order; later ones may use earlier ones).")  # fmt: skip
@@ -146,16 +162,10 @@ def _output(ctx: typer.Context, quiet: bool, as_json: bool, plot: bool = False):
 
 def _run_config(ctx: typer.Context, raw: dict[str, Any], sets: list[str], runs_dir: Path, quiet: bool, as_json: bool,
                 base: Path | None = None, plot: bool = False) -> None:  # fmt: skip
-    from .config import apply_sets, validate
-    from .runner import execute
+    """The end of minimize, fit and run: the API's launch (a config with expect: exits 0 or 1 by its rules)."""
+    from .api import launch
 
-    output = _output(ctx, quiet, as_json, plot)
-    config = validate(apply_sets(raw, sets))
-    if config.expect is not None:  # the run must reach what its expect: part says: exit 0 or 1
-        from .check import run_expecting
-
-        raise typer.Exit(run_expecting(config, runs_dir, output, base))
-    _, code = execute(config, runs_dir, output, base)
+    _, _, code = launch(raw, runs_dir, _output(ctx, quiet, as_json, plot), base, sets)
     raise typer.Exit(code)
 
 
@@ -437,21 +447,24 @@ def grad(
 
 @app.command()
 @user_errors
-def show(run_dir: Path = typer.Argument(..., help="A run directory, or SWEEP_DIR/ID for one config of a sweep.")) -> None:
+def show(run: str = typer.Argument(..., metavar="RUN", help=RUN_HELP), runs_dir: Path = RunsDir) -> None:
     """Show the summary of a finished (or interrupted) run, or of one config of a sweep.
 
     Example:
 
-        gdrun show runs/<run-dir>
+        gdrun show last
+
+        gdrun show last~1
 
         gdrun show runs/<sweep-dir>/17
     """
     from rich.console import Console
 
     from .display import summary_panel, sweep_report
-    from .runs import open_record
+    from .history import open_ref
 
-    record = open_record(run_dir)
+    record = open_ref(run, runs_dir)
+    run_dir = record.path
     if record.kind == "sweep":
         from .sweep import iter_results
 
@@ -463,11 +476,159 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory, or SWEEP_DIR
     summary_panel(record.summary, Console(), cut_off=record.cut_off)
 
 
+@app.command(name="runs")
+@user_errors
+def runs_command(
+    words: Optional[list[str]] = typer.Argument(None, metavar="[TEXT] | compare RUN RUN...",
+                                                help="Only runs whose name, function, optimizer, status or directory "
+                                                     "contains TEXT; or 'compare' and two runs or more."),  # fmt: skip
+    status: list[str] = typer.Option([], "--status", metavar="STATUS",
+                                     help="Only this status (repeatable, or comma-separated): converged, max_epochs, "
+                                          "diverged, failed, interrupted, running, cut_off (killed); sweeps: completed, "
+                                          "stopped."),  # fmt: skip
+    name: Optional[str] = typer.Option(None, "--name", help="Only runs whose name contains this, or matches it with * and ?."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", help="Only runs made since: 30m, 2h, 3d, 1w, today, "
+                                        "yesterday, or a date such as 2026-12-01."),  # fmt: skip
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only minimize, fit or sweep."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", click_type=IntFlag,
+                                        help="At most N rows (default 50 in the table, all with --json or --csv; 0: all)."),  # fmt: skip
+    as_json: bool = typer.Option(False, "--json", help="Print the rows (compare: the comparison) as JSON."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print the rows as CSV."),
+    everything: bool = typer.Option(False, "--all", "-a", help="compare: every config key, not only those that differ."),
+    runs_dir: Path = RunsDir,
+) -> None:
+    """List the runs and sweeps under runs/, newest first; or compare runs side by side.
+
+    A listing reads each directory's summary (never its metrics), so it stays fast with thousands
+    of runs. A run is named, wherever gdrun takes one, by its directory, last, last~N, its name
+    (the newest run of that name) or a unique prefix of its directory name or id.
+
+    Example:
+
+        gdrun runs
+
+        gdrun runs rosenbrock --status diverged --since 2h
+
+        gdrun runs --json > runs.json
+
+        gdrun runs compare last last~1
+
+        gdrun runs compare runs/<sweep-dir>/3 runs/<sweep-dir>/7 --all
+    """
+    from . import history
+
+    words = list(words or [])
+    if as_json and as_csv:
+        raise GdrunError("choose one of --json and --csv")
+    if words[:1] == ["compare"]:
+        if as_csv:
+            raise GdrunError("runs compare prints a table or --json, not --csv")
+        comparison = history.compare(words[1:], runs_dir, everything)
+        if as_json:
+            from .runs import json_text
+
+            sys.stdout.write(json_text(comparison.to_json()))
+            return
+        from .display import comparison_table, report_console
+
+        comparison_table(comparison, report_console())
+        return
+    if everything:
+        raise GdrunError("--all goes with 'gdrun runs compare'")
+    if len(words) > 1:
+        raise GdrunError(f"give one TEXT to search for (quote it if it has spaces), got {len(words)} words")
+    statuses = tuple(s.strip() for item in status for s in item.split(",") if s.strip())
+    for s in statuses:
+        from .errors import known
+
+        known("status", s, history.STATUSES)
+    if kind is not None:
+        from .errors import known
+
+        known("kind", kind, history.KINDS)
+    if limit is not None and limit < 0:
+        raise GdrunError(f"--limit must be 0 (all) or more, got {limit}")
+    filters = history.Filters(statuses, name, history.parse_since(since) if since else None,
+                              words[0] if words else None, kind)  # fmt: skip
+    table = not (as_json or as_csv)
+    cap = (50 if table else None) if limit is None else (limit or None)
+    rows = list(history.listing(runs_dir, filters, None if cap is None else cap + 1))
+    more = len(rows) > cap if cap is not None else False
+    rows = rows[:cap] if cap is not None else rows
+    if as_json:
+        from .runs import json_text
+
+        sys.stdout.write(json_text(rows))
+        return
+    if as_csv:
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=history.COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    if not rows:
+        filtered = filters != history.Filters()
+        print(f"gdrun: no runs in {runs_dir} match" if filtered and history.entries(runs_dir)
+              else f"gdrun: {history.no_runs_message(runs_dir)}", file=sys.stderr)  # fmt: skip
+        return
+    from .display import report_console, runs_table
+
+    runs_table(rows, report_console(), more=more)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a gdrun config file (for editors: see the README's Configs section).
+
+    It is generated from the definitions the validator checks configs with.
+
+    Example:
+
+        gdrun schema > gdrun.schema.json
+    """
+    import json
+
+    from .schema import config_schema
+
+    print(json.dumps(config_schema(), indent=2))
+
+
+export_app = typer.Typer(help="Write runs in another tool's format.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("tensorboard")
+@user_errors
+def export_tensorboard(
+    runs: list[str] = typer.Argument(..., metavar="RUN...", help="Runs, sweeps or SWEEP_DIR/ID (a directory, last, "
+                                     "last~N, a name or a unique prefix)."),  # fmt: skip
+    logdir: Path = typer.Option(..., "--logdir", help="TensorBoard's log folder; each run gets a folder in it."),
+    runs_dir: Path = RunsDir,
+) -> None:
+    """Write runs as TensorBoard event files (needs the tensorboard extra: pip install 'gdrun[tensorboard]').
+
+    Each recorded step becomes scalars (value or loss, |grad|, lr, every parameter); the config goes
+    in as hyperparameters, so TensorBoard's HPARAMS tab compares runs.
+
+    Example:
+
+        gdrun export tensorboard last last~1 --logdir tb && tensorboard --logdir tb
+    """
+    from .export import export_tensorboard as write
+    from .history import open_ref
+
+    written = write([open_ref(r, runs_dir) for r in runs], logdir)
+    for folder in written:
+        print(f"tensorboard: {folder}")
+
+
 @app.command()
 @user_errors
 def explain(
-    run_dir: Path = typer.Argument(..., help="A run directory, or SWEEP_DIR/ID for one config of a sweep."),
+    run: str = typer.Argument(..., metavar="RUN", help=RUN_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the diagnostics as JSON."),
+    runs_dir: Path = RunsDir,
 ) -> None:
     """Say why a finished run converged, crawled, oscillated or diverged, with the numbers behind it.
 
@@ -477,13 +638,14 @@ def explain(
 
     Example:
 
-        gdrun minimize x2 --lr 1 --epochs 10 --quiet && gdrun explain runs/$(ls -t runs | head -1)
+        gdrun minimize x2 --lr 1 --epochs 10 --quiet && gdrun explain last
 
         gdrun explain runs/<sweep-dir>/17 --json
     """
     from .explain import explain_path, print_explanation
+    from .history import resolve
 
-    record, diagnostics = explain_path(run_dir)
+    record, diagnostics = explain_path(resolve(run, runs_dir))
     if as_json:
         from .runs import json_text
 
@@ -498,7 +660,8 @@ def explain(
 @app.command()
 @user_errors
 def plot(
-    paths: list[Path] = typer.Argument(..., help="Run directories (several: overlaid), a sweep directory, or SWEEP_DIR/ID."),
+    runs: list[str] = typer.Argument(..., metavar="RUN...", help="Runs (several: overlaid), a sweep, or SWEEP_DIR/ID; "
+                                     "each a directory, last, last~N, a name or a unique prefix."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE",
                                        help="Where to write the picture (default: plot.png, or plot.gif with --animate, "
                                             "in the first directory given)."),  # fmt: skip
@@ -506,6 +669,7 @@ def plot(
                                         help="A fit: draw the model every N epochs (default: about 8 curves)."),  # fmt: skip
     animate: bool = typer.Option(False, "--animate", help="An animated GIF of a fit (the model epoch by epoch) or of a 1-D or 2-D path."),
     terminal: bool = typer.Option(False, "--terminal", help="Draw the curves in the terminal instead (for a remote machine)."),
+    runs_dir: Path = RunsDir,
 ) -> None:
     """Draw a run, several runs, a fit or a sweep: the natural picture of what the directory holds.
 
@@ -516,9 +680,9 @@ def plot(
 
     Example:
 
-        gdrun minimize x2 --lr 1 --epochs 10 --quiet && gdrun plot runs/$(ls -t runs | head -1)
+        gdrun minimize x2 --lr 1 --epochs 10 --quiet && gdrun plot last
 
-        gdrun plot runs/<run-a> runs/<run-b> -o compare.png
+        gdrun plot last last~1 -o compare.png
 
         gdrun plot runs/<sweep-dir> --terminal
     """
@@ -528,7 +692,9 @@ def plot(
         raise GdrunError(f"--every must be a whole number of epochs from 1, got {every}")
     if terminal and (animate or out is not None):
         raise GdrunError("--terminal draws in the terminal: it takes no --animate or --out")
-    records = plots.read(list(paths))
+    from .history import resolve
+
+    records = plots.read([resolve(r, runs_dir) for r in runs])
     if terminal:
         print(plots.terminal(records))
         return
@@ -652,6 +818,12 @@ def sweep(
     raise typer.Exit(code)
 
 
+#: the commands other tools have for what gdrun calls otherwise
+COMMAND_ALIASES = {"list": "runs", "ls": "runs", "ps": "runs", "history": "runs", "lst": "runs",
+                   "compare": "runs compare A B", "diff": "runs compare A B", "version": "--version",
+                   "tensorboard": "export tensorboard RUN... --logdir DIR", "load": "show"}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: click's own usage errors become one line too."""
     command = typer.main.get_command(app)
@@ -664,7 +836,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.NoSuchCommand as exc:
         from .errors import unknown_name
 
-        error(f"{unknown_name('command', exc.command_name, command.commands)} (see 'gdrun --help')")
+        alias = COMMAND_ALIASES.get(str(exc.command_name).lower())
+        if alias:
+            error(f"unknown command '{exc.command_name}' (did you mean 'gdrun {alias}'?)")
+        else:
+            error(f"{unknown_name('command', exc.command_name, command.commands)} (see 'gdrun --help')")
         sys.exit(EXIT_BAD_INPUT)
     except click.exceptions.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "gdrun"

@@ -394,3 +394,84 @@ def typed_row(row: dict[str, str]) -> dict[str, Any]:
                 pass
         typed[key] = text
     return typed
+
+
+# ---------------------------------------------------------------------------- gdrun runs
+
+#: the listing's columns by terminal width: the id and name first; kind and time from 100
+#: columns, the directory's name from 150 (--json and --csv always give every column)
+RUNS_COLUMNS = (("id", 0), ("name", 0), ("kind", 100), ("function", 0), ("optimizer", 0), ("lr", 0), ("status", 0),
+                ("steps", 0), ("value", 0), ("started", 100), ("dir", 150))  # fmt: skip
+
+
+def runs_table(rows: list[dict[str, Any]], console: Console, more: int = 0) -> None:
+    """``gdrun runs``: one row per run or sweep, newest first; ``more`` rows were left out. Numbers,
+    ids and statuses are never cut; a long name, function or directory ends in an ellipsis."""
+    import os
+
+    shown = [c for c, width in RUNS_COLUMNS if console.width >= width]
+    this_year = time.strftime("%Y")
+
+    def text(r: dict[str, Any], column: str) -> str:
+        value = r.get(column)
+        if column == "steps" and r["kind"] == "sweep":
+            return f"{value or 0:,} cfg"
+        if column in ("lr", "optimizer") and value is None and column in (r.get("swept") or []):
+            return "swept"
+        if column == "started" and value:
+            return value[5:16] if value.startswith(this_year) else value[:10]
+        if column == "dir":
+            return os.path.basename(str(value))
+        if column in ("lr", "value") and isinstance(value, (int, float)):
+            return f"{value:.4g}"
+        return "" if value is None else str(value)
+
+    cells = [[text(r, c) for c in shown] for r in rows]
+    narrow = console.width < 100  # one space between the columns, so eight of them fit in 80
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1), collapse_padding=narrow)
+    for j, column in enumerate(shown):
+        widest = max([len(column), *(len(row[j]) for row in cells)])
+        flexible = column in ("name", "function", "dir")
+        caps = {"name": 14, "function": 12} if narrow else {"name": 24, "function": 20}
+        table.add_column(column, justify="right" if column in ("lr", "steps", "value") else "left", no_wrap=True,
+                         overflow="ellipsis", min_width=None if flexible else widest, max_width=caps.get(column),
+                         style="dim" if column in ("id", "started") else None)  # fmt: skip
+    status = shown.index("status")
+    for row in cells:
+        table.add_row(*(Text(t, style=STATUS_STYLE.get(t, "") if j == status else "") for j, t in enumerate(row)))
+    console.print(table)
+    if more:
+        console.print("older runs not shown (--limit N shows N, --limit 0 all)", style="dim", highlight=False)
+
+
+def comparison_table(comparison, console: Console) -> None:
+    """``gdrun runs compare``: the config keys that differ, then the results, one column per run."""
+    import os
+
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2))
+    table.add_column("", style="bold", no_wrap=True)
+    for path in comparison.runs:
+        table.add_column(os.path.basename(path), overflow="fold")
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return fmt(value)
+        return str(value)
+
+    if comparison.config:
+        table.add_row(Text("config", style="dim"), *([""] * len(comparison.runs)))
+        for key, values in comparison.config.items():
+            table.add_row(key, *map(cell, values))
+    else:
+        table.add_row(Text("config", style="dim"), *(["(the same)"] * len(comparison.runs)))
+    table.add_row(Text("results", style="dim"), *([""] * len(comparison.runs)))
+    for key, values in comparison.results.items():
+        if key == "reason":
+            continue
+        table.add_row(key, *(Text(cell(v), style=STATUS_STYLE.get(v, "") if key == "status" else "") for v in values))
+    console.print(table)
+    if comparison.same:
+        console.print(f"{len(comparison.same)} config keys are the same in all (--all shows them)", style="dim",
+                      highlight=False)  # fmt: skip

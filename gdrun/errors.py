@@ -27,11 +27,37 @@ STATUS_EXIT_CODES = {
 
 
 class GdrunError(Exception):
-    """An error caused by the user's input; its message is one line."""
+    """What gdrun raises for anything a user can get wrong; its message is one line.
 
-    def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT):
+    Raised as ``GdrunError(message)`` it is an :class:`InputError` (exit code 2); with another exit
+    code (4: a run could not finish) a :class:`RunError`, so a Python caller can tell them apart
+    while every ``except GdrunError`` still catches both.
+    """
+
+    default_exit_code = EXIT_BAD_INPUT
+
+    def __new__(cls, message: str = "", exit_code: int | None = None):
+        if cls is GdrunError:
+            cls = InputError if exit_code in (None, EXIT_BAD_INPUT) else RunError
+        return super().__new__(cls, message)
+
+    def __init__(self, message: str = "", exit_code: int | None = None):
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = self.default_exit_code if exit_code is None else exit_code
+
+
+class InputError(GdrunError):
+    """Bad input: a config key, an expression, a flag, a device, a run that is not there."""
+
+
+class RunNotFound(InputError):
+    """A run reference (a path, ``last~N``, a name or a prefix) names no run, or more than one."""
+
+
+class RunError(GdrunError):
+    """A run that could not finish (a full disk): exit code 4."""
+
+    default_exit_code = EXIT_FAILED
 
 
 def closest(name: str, choices: Iterable[str]) -> str:
