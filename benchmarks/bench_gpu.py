@@ -51,7 +51,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gdrun.sweep import SweepOptions, run_sweep, validate_sweep  # noqa: E402
+from gdrun.sweeps import SweepOptions, run_sweep, validate_sweep  # noqa: E402
 
 GOAL_CONFIGS = 1_000_000
 GOAL_RATE = 1e9  # config-steps per second

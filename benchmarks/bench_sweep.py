@@ -58,7 +58,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gdrun.sweep import (  # noqa: E402
+from gdrun.sweeps import (  # noqa: E402
     SweepOptions, iter_results, read_metrics_file, read_results, run_sweep, validate_sweep,
 )  # fmt: skip
 
@@ -292,7 +292,7 @@ def check_every_config_once(sweep_dir: Path, n: int) -> bool:
 def part_e(work: Path) -> None:
     """Per config-step cost of one engine batch against its size (what MAX_BATCH is chosen from)."""
     from gdrun.config import validate
-    from gdrun.sweep import BatchJob, run_batch
+    from gdrun.sweeps import BatchJob, run_batch
 
     print("(e) one batch (run_batch, in-process, records dropped) of B configs of Adam on rosenbrock, 200 steps:")
     config = validate({"function": "rosenbrock", "optimizer": "adam", "epochs": 200, "lr": 0.001, "init": [-1.0, 1.5]})

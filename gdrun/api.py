@@ -132,7 +132,7 @@ class SweepResult:
         return int(self.summary["configs"])
 
     def __getitem__(self, config_id: int) -> RunResult:
-        from .sweep import open_config
+        from .sweeps import open_config
 
         if not isinstance(config_id, (int, np.integer)) or isinstance(config_id, bool):
             raise TypeError(f"a sweep's configs are numbered 0 to {len(self) - 1}")
@@ -149,7 +149,7 @@ class SweepResult:
         """results.csv by column, one entry per config that ran (numbers as float arrays, ids as
         ints, text as lists)."""
         if self._results is None:
-            from .sweep import iter_results
+            from .sweeps import iter_results
 
             rows = list(iter_results(self.path))
             keys = list(rows[0]) if rows else ["id"]
@@ -319,7 +319,7 @@ def launch_sweep(raw: dict[str, Any], declared: dict[str, Any], options, output,
     """Run (or resume) a sweep, then its ``expect:`` rules per config; returns (summary, exit
     code, the failed rules' results). The one path of ``gdrun sweep`` and :func:`sweep`."""
     from .errors import EXIT_EXPECTATION
-    from .sweep import run_sweep, validate_sweep
+    from .sweeps import run_sweep, validate_sweep
 
     spec = validate_sweep(declared)
     summary, code = run_sweep(raw, spec, options, progress)
@@ -327,7 +327,7 @@ def launch_sweep(raw: dict[str, Any], declared: dict[str, Any], options, output,
     if raw.get("expect") is not None and code == 0:  # a sweep's expect: rules, per config (see gdrun check)
         from .check import evaluate_sweep
         from .config import validate
-        from .sweep import prepare_sweep
+        from .sweeps import prepare_sweep
 
         failed = [r for _, r in evaluate_sweep(validate(raw).expect, Path(summary["sweep_dir"]),
                                                 prepare_sweep(raw, spec)[1], label_passed=False) if not r.passed]  # fmt: skip
@@ -343,31 +343,26 @@ def sweep(config: str | Path | dict[str, Any], params: dict[str, Any] | None = N
     """Run many configs at once: ``params`` maps a key to its values (a list, or the command
     line's text: ``"logspace(-4,0,20)"``), on top of the config's own ``sweep:`` part; the
     keywords override config keys. Returns the sweep read back."""
-    from .sweep import SweepOptions, parse_param_flag
+    from .sweeps import SweepOptions, parse_param_flag
 
     raw, base = _config(config)
     declared = dict(raw.pop("sweep", None) or {})
     raw.setdefault("name", "sweep")
     raw = config_from_keywords(raw, keys)
-    declared_params = dict(declared.get("params") or {})
+    given = {}
     for key, values in (params or {}).items():
         if isinstance(values, str):
             key, values = parse_param_flag(f"{key}={values}")
-        elif isinstance(values, np.ndarray):
-            values = values.tolist()
-        declared_params[key] = values
-    declared["params"] = declared_params
-    for key, value in {"kind": kind, "n": samples, "seed": sweep_seed, "record_every": record_every}.items():
-        if value is not None:
-            declared[key] = value
-    chosen = _executor(executor, workers)
+        given[key] = values.tolist() if isinstance(values, np.ndarray) else values
+    declared = sweep_declaration(declared, given, kind, samples, sweep_seed, record_every)
+    chosen = executor_for(executor, workers)
     output = _table() if display else _quiet()
     options = SweepOptions(runs_dir=Path(runs_dir), resume=None if resume is None else str(resume), executor=chosen,
                            base_dir=str(base) if base else None, command=output.command)  # fmt: skip
     summary, code, failed = launch_sweep(raw, declared, options, output)
     if display:
         from .display import sweep_report
-        from .sweep import iter_results
+        from .sweeps import iter_results
 
         sweep_report(summary, iter_results(Path(summary["sweep_dir"])), "table")
     from .runs import open_record
@@ -375,9 +370,20 @@ def sweep(config: str | Path | dict[str, Any], params: dict[str, Any] | None = N
     return SweepResult(open_record(summary["sweep_dir"]), len(failed), code)
 
 
-def _executor(name: str, workers: int | None = None, scheduler: str | None = None):
+def sweep_declaration(declared: dict[str, Any], params: dict[str, Any], kind: str | None = None, samples: int | None = None,
+                      seed: int | None = None, record_every: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """A config's ``sweep:`` part with the call's (or the flags') params and settings on top."""
+    declared = {**declared, "params": {**dict(declared.get("params") or {}), **params}}
+    for key, value in {"kind": kind, "n": samples, "seed": seed, "record_every": record_every}.items():
+        if value is not None:
+            declared[key] = value
+    return declared
+
+
+def executor_for(name: str, workers: int | None = None, scheduler: str | None = None):
+    """The sweep executor ``name`` (local, processes, dask)."""
     if name == "local" and workers is None and scheduler is None:
-        from .sweep import LocalExecutor
+        from .sweeps import LocalExecutor
 
         return LocalExecutor()  # without importing the process-pool and dask machinery
     from .executors import get_executor

@@ -220,9 +220,9 @@ def check_file(path: Path, runs_dir: str | Path, warn: Callable[[str], None] | N
 def evaluate_sweep(expect: Any, sweep_dir: Path, sweep, label_passed: bool = True) -> Iterator[tuple[int, Result]]:
     """Check every config of a finished sweep against the rules whose ``when`` it meets, reading
     results.csv one row at a time: (config number, result) in the file's order. ``sweep`` is the
-    validated :class:`~gdrun.sweep.Sweep`; a result names its config (a passed one only with
+    validated :class:`~gdrun.sweeps.Sweep`; a result names its config (a passed one only with
     ``label_passed``: a million configs' labels cost more than their checks)."""
-    from .sweep import iter_results
+    from .sweeps import iter_results
 
     rules_all = expect if isinstance(expect, list) else [expect] if expect is not None else []
     conditional = any(isinstance(rule, dict) and rule.get("when") for rule in rules_all)
@@ -248,7 +248,7 @@ def evaluate_sweep(expect: Any, sweep_dir: Path, sweep, label_passed: bool = Tru
 def _check_sweep_file(path: Path, raw: dict[str, Any], runs_dir: str | Path, result: "ConfigResult") -> None:
     """A config with a ``sweep:`` part: run the sweep (batched) and check each of its configs."""
     from .config import validate
-    from .sweep import SweepOptions, prepare_sweep, run_sweep, validate_sweep
+    from .sweeps import SweepOptions, prepare_sweep, run_sweep, validate_sweep
 
     spec = validate_sweep(raw.pop("sweep") or {})
     validate(raw)  # the base config alone, for its one-line errors

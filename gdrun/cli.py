@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 import click
 import typer
 
-from .errors import EXIT_BAD_INPUT, EXIT_EXPECTATION, EXIT_INTERRUPTED, GdrunError
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, GdrunError
 from .inputs import click_number
 
 EXIT_CODES_HELP = (
@@ -466,7 +466,7 @@ def show(run: str = typer.Argument(..., metavar="RUN", help=RUN_HELP), runs_dir:
     record = open_ref(run, runs_dir)
     run_dir = record.path
     if record.kind == "sweep":
-        from .sweep import iter_results
+        from .sweeps import iter_results
 
         sweep_report(record.summary, iter_results(record.path), "table")
         if record.summary.get("reason"):
@@ -756,7 +756,7 @@ def sweep(
     is a result), 2 bad input, 4 some config failed, 130 interrupted (resume it with --resume).
     """
     from .config import apply_sets, load_yaml
-    from .sweep import SweepOptions, iter_results, parse_param_flag, run_sweep, validate_sweep
+    from .sweeps import SweepOptions, iter_results, parse_param_flag, validate_sweep
 
     output = _output(ctx, quiet, as_json, plot)
     raw = load_yaml(config)
@@ -765,56 +765,32 @@ def sweep(
     raw = apply_sets(raw, sets)
     if explain:
         raw["explain"] = True
-    declared_params = dict(declared.get("params") or {})
-    for item in params:
-        key, values = parse_param_flag(item)
-        declared_params[key] = values
-    declared["params"] = declared_params
-    for key, value in {"kind": kind, "n": samples, "seed": sweep_seed, "record_every": record_every}.items():
-        if value is not None:
-            declared[key] = value
+    from .api import executor_for, launch_sweep, sweep_declaration
+
+    declared = sweep_declaration(declared, dict(parse_param_flag(item) for item in params), kind, samples, sweep_seed,
+                                 record_every)  # fmt: skip
     spec = validate_sweep(declared)
     from .display import print_plan, sweep_progress, sweep_report
 
     if plan:
-        from .sweep import plan as expand_plan
+        from .sweeps import plan as expand_plan
 
         print_plan(expand_plan(raw, spec), output.mode)
         raise typer.Exit(0)
-    if executor == "local" and workers is None and scheduler is None:
-        from .sweep import LocalExecutor
-
-        chosen = LocalExecutor()  # without importing the process-pool and dask machinery
-    else:
-        from .executors import get_executor
-
-        chosen = get_executor(executor, workers, scheduler)
     options = SweepOptions(runs_dir=runs_dir, name=name, resume=resume, fail_fast=fail_fast, max_failures=max_failures,
-                           executor=chosen, base_dir=str(config.parent),
+                           executor=executor_for(executor, workers, scheduler), base_dir=str(config.parent),
                            command=tuple(output.command))  # fmt: skip
     with sweep_progress(output) as progress:
-        summary, code = run_sweep(raw, spec, options, progress)
+        summary, code, failed = launch_sweep(raw, declared, options, output, progress)
     sweep_report(summary, iter_results(Path(summary["sweep_dir"])), output.mode)
     if plot:
         from .runner import plot_run
 
         plot_run(Path(summary["sweep_dir"]), output)
-    if raw.get("expect") is not None and code == 0:  # a sweep's expect: rules, per config (see gdrun check)
-        from .check import evaluate_sweep
-        from .config import validate
-        from .sweep import prepare_sweep
-
-        failed = 0
-        for _, r in evaluate_sweep(validate(raw).expect, Path(summary["sweep_dir"]), prepare_sweep(raw, spec)[1],
-                                   label_passed=False):  # fmt: skip
-            if not r.passed:
-                failed += 1
-                if failed <= 20:
-                    print(f"gdrun: expectation failed: {r.expectation}: expected {r.expected_text()}, got {r.got}",
-                          file=sys.stderr)  # fmt: skip
-        if failed:
-            print(f"gdrun: {failed} expectation(s) failed", file=sys.stderr)
-            code = EXIT_EXPECTATION
+    for r in failed[:20]:
+        print(f"gdrun: expectation failed: {r.expectation}: expected {r.expected_text()}, got {r.got}", file=sys.stderr)
+    if failed:
+        print(f"gdrun: {len(failed)} expectation(s) failed", file=sys.stderr)
     raise typer.Exit(code)
 
 

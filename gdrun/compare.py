@@ -58,7 +58,7 @@ def compare(runs: list[tuple[str, Config]], runs_dir: str | Path, output, reach:
     from .engine import Interrupt
     from .errors import EXIT_INTERRUPTED
     from .runner import execute_batch, prepare
-    from .sweep import structure
+    from .sweeps import structure
 
     console = output.console or report_console()
     groups: dict[str, list[int]] = {}

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
+from . import schema
+from .backends import BACKENDS, DEVICES, DTYPES
 from .errors import GdrunError, closest
 from .expect import unwritten, validate_expect
 from .inputs import MAX_DIM, MAX_EPOCHS, load_yaml_file, load_yaml_text, number, show, yaml_value
@@ -276,10 +278,7 @@ def _stop(value: Any) -> Stop:
 
 
 def validate(raw: dict[str, Any]) -> Config:
-    """Check every key and value of ``raw`` and return the :class:`Config`."""
-    from .backends import BACKENDS, DEVICES, DTYPES
-    from .optim import OPTIMIZERS
-
+    """Check every key and value of ``raw`` (each with its :data:`FIELDS` check) and return the :class:`Config`."""
     if not isinstance(raw, dict):
         raise GdrunError(f"a config must be a mapping of keys to values, got {type(raw).__name__}")
     if "sweep" in raw:
@@ -294,37 +293,9 @@ def validate(raw: dict[str, Any]) -> Config:
             + ("not both" if has_function else "and has neither")
         )
     values = dict(raw)
-    if has_function and not isinstance(values["function"], str):
-        raise GdrunError(f"function must be a string, got {show(values['function'])}")
-    if has_fit:
-        from .fit import validate_fit
-
-        values["fit"] = validate_fit(values["fit"])
-    checks = {
-        "name": _name,
-        "dim": lambda v: None if v is None else _integer("dim", v, 1, MAX_DIM),
-        "backend": lambda v: _choice("backend", v, BACKENDS),
-        "device": lambda v: _choice("device", v, DEVICES),
-        "dtype": lambda v: _choice("dtype", v, DTYPES),
-        "optimizer": lambda v: _choice("optimizer", v, tuple(OPTIMIZERS)),
-        "optimizer_options": lambda v: _optimizer_options(v, values.get("optimizer", "sgd")),
-        "clip_norm": lambda v: _positive_or_none("clip_norm", v),
-        "clip_value": lambda v: _positive_or_none("clip_value", v),
-        "lr": _lr,
-        "epochs": lambda v: _integer("epochs", v, 0, MAX_EPOCHS),
-        "init": parse_init,
-        "init_range": parse_range,
-        "seed": lambda v: None if v is None else _integer("seed", v, 0, 2**64 - 1),
-        "stop": _stop,
-        "schedule": _schedule,
-        "every": lambda v: _integer("every", v, 0, MAX_EPOCHS),
-        "expect": lambda v: validate_expect(v, KEYS),
-        "let": parse_let,
-        "explain": lambda v: _flag_or_none("explain", v),
-    }
-    for key, check in checks.items():
+    for key, definition in FIELDS.items():
         if key in values:
-            values[key] = check(values[key])
+            values[key] = definition.check(key, values[key], values)
     if values.get("init") is not None and values.get("init_range") is not None:
         raise GdrunError("give either init or init_range, not both")
     if values.get("clip_norm") is not None and values.get("clip_value") is not None:
@@ -407,12 +378,105 @@ def _flag_or_none(key: str, value: Any) -> bool | None:
     return value
 
 
-def _positive_or_none(key: str, value: Any) -> float | None:
-    return None if value is None else number(key, value, positive=True)
+# ---------------------------------------------------------------------------- the keys: one definition each
 
 
-def _lr(value: Any) -> float:
-    return number("lr", value, positive=True)
+@dataclass(frozen=True)
+class Field:
+    """One config key: the check :func:`validate` runs on its value and the JSON Schema fragment of
+    the values it takes (``gdrun schema``), side by side so that the two cannot drift apart."""
+
+    check: Callable[[str, Any, dict[str, Any]], Any]  # (key, value, the values read so far) -> the value read
+    schema: Callable[[], dict[str, Any]]
+    description: str
+
+
+def choice(choices: Callable[[], Iterable[str]], description: str) -> Field:
+    """One of a registry's names; ``choices`` is called when needed, so no registry loads early."""
+    return Field(lambda key, value, _: _choice(key, value, tuple(choices())), lambda: {"enum": list(choices())},
+                 description)  # fmt: skip
+
+
+def whole(low: int, high: int, description: str, nullable: bool = False) -> Field:
+    """A whole number in ``[low, high]`` (None too with ``nullable``)."""
+    def check(key: str, value: Any, _) -> int | None:
+        return None if nullable and value is None else _integer(key, value, low, high)
+
+    return Field(check, lambda: schema.number(minimum=low, maximum=high, integer=True, nullable=nullable), description)
+
+
+def positive(description: str, nullable: bool = False) -> Field:
+    """A number above 0 (None too with ``nullable``)."""
+    def check(key: str, value: Any, _) -> float | None:
+        return None if nullable and value is None else number(key, value, positive=True)
+
+    return Field(check, lambda: schema.number(above=0, nullable=nullable), description)
+
+
+def _plain(read: Callable[[Any], Any], fragment: Callable[[], dict[str, Any]], description: str) -> Field:
+    """A key read by ``read(value)`` alone."""
+    return Field(lambda _, value, __: read(value), fragment, description)
+
+
+def _function(key: str, value: Any, _) -> Any:
+    if value not in (None, "") and not isinstance(value, str):
+        raise GdrunError(f"function must be a string, got {show(value)}")
+    return value
+
+
+def _fit(value: Any) -> Any:
+    from .fitting import validate_fit
+
+    return None if value is None else validate_fit(value)
+
+
+def _options_of_optimizer(_, value: Any, values: dict[str, Any]) -> dict:
+    return _optimizer_options(value, values.get("optimizer", Config.optimizer))
+
+
+def _optimizers() -> tuple[str, ...]:
+    from .optim import OPTIMIZERS
+
+    return tuple(OPTIMIZERS)
+
+
+#: Every config key, in the order :func:`validate` checks them (function and fit first: the rest may depend on them).
+FIELDS: dict[str, Field] = {
+    "function": Field(_function, schema.function,
+                      'What to minimize: a built-in name (see "gdrun functions") or an expression such as '
+                      '"x**2 + y**2".'),
+    "fit": _plain(_fit, schema.fit, "A model to fit to data (instead of a function): model, data, loss, batch_size..."),
+    "name": _plain(_name, schema.name, "Name of the run (default: the function's, or 'fit')."),
+    "dim": whole(1, MAX_DIM, "Dimension of a built-in that has a free one (sphere...).", nullable=True),
+    "backend": choice(lambda: BACKENDS, "numpy: symbolic gradients; torch: autograd (default numpy)."),
+    "device": choice(lambda: DEVICES, "torch device: cpu, cuda or auto (default cpu)."),
+    "dtype": choice(lambda: DTYPES, "float64 (default) or float32."),
+    "optimizer": choice(_optimizers, "Optimizer (default sgd)."),
+    "optimizer_options": Field(_options_of_optimizer, schema.optimizer_options,
+                               "Options of the optimizer, e.g. {momentum: 0.9}; torch.optim's defaults."),
+    "clip_norm": positive("Clip each gradient to this 2-norm (torch's clip_grad_norm_).", nullable=True),
+    "clip_value": positive("Clip each gradient component to [-v, v] (clip_grad_value_).", nullable=True),
+    "lr": positive("Learning rate (default 0.01)."),
+    "epochs": whole(0, MAX_EPOCHS, "Number of epochs; for minimize, of updates (default 100)."),
+    "init": _plain(parse_init, schema.init,
+                   "Start point: 7.5 (every variable), x=1,y=2 or 1,2, a list, or a mapping of names to numbers."),
+    "init_range": _plain(parse_range, schema.init_range,
+                         "Draw the start point uniformly from [LOW, HIGH): [LOW, HIGH] or LOW,HIGH."),
+    "seed": whole(0, 2**64 - 1, "Seed for init_range and shuffling (default: drawn, and recorded).", nullable=True),
+    "stop": _plain(_stop, schema.stop, "When a run stops before its last epoch: grad_norm_below, value_below "
+                   "(loss_below) to converge, diverge_above to diverge."),
+    "schedule": _plain(_schedule, schema.schedule, "Learning-rate schedule, stepped per epoch: a name or a mapping "
+                       "such as {name: step, step_size: 10, gamma: 0.5}; none: a constant lr."),
+    "every": whole(0, MAX_EPOCHS, "Show every Nth row (default 0: about 20 rows). metrics.csv keeps all."),
+    "expect": _plain(lambda value: validate_expect(value, KEYS), schema.expect,
+                     "What the run must reach (gdrun check): a rule such as {status: converged, params: {x: 0}}, "
+                     "or a list of rules with when: conditions."),
+    "let": _plain(parse_let, schema.let, "Intermediate names the expression uses, in order, e.g. {z: x + y, f: z**2} "
+                  "(later ones may use earlier ones)."),
+    "explain": Field(lambda key, value, _: _flag_or_none(key, value), schema.flag,
+                     "Diagnose the run (regime, sharpness, largest stable lr); default: on for a run, off for the "
+                     "configs of a sweep."),
+}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- files and overrides
@@ -470,4 +534,4 @@ def to_yaml(config: Config) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
 
 
-__all__ = ["Config", "Stop", "validate", "load_yaml", "apply_sets", "to_yaml", "replace", "KEYS"]
+__all__ = ["Config", "Stop", "Field", "FIELDS", "validate", "load_yaml", "apply_sets", "to_yaml", "replace", "KEYS"]

@@ -582,7 +582,7 @@ def _loss_derivatives(name: str, r: np.ndarray, delta: float) -> tuple[np.ndarra
 
 class _FitBase:
     def _setup_fit(self, fit):
-        from .fit import get_loss
+        from .fitting import get_loss
 
         self.fit = fit
         self.names = tuple(fit.params)
@@ -743,7 +743,7 @@ def _torch_fit(fit) -> Autograd:
     import torch
 
     from .expr import Namespace, compile_tree
-    from .fit import get_loss
+    from .fitting import get_loss
 
     params = tuple(fit.params)
     model = compile_tree(fit.trainable_tree(), Namespace(torch))
@@ -793,7 +793,7 @@ def objective_curvature(objective, source: str) -> Curvature:
 
 
 def fit_curvature(fit, source: str) -> Curvature:
-    """The curvature of a :class:`~gdrun.fit.Fit`'s loss over ALL its data, as a function of its
+    """The curvature of a :class:`~gdrun.fitting.Fit`'s loss over ALL its data, as a function of its
     trainable parameters (frozen ones are constants)."""
     _check_source(source)
     if source == "autograd":

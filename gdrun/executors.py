@@ -1,9 +1,9 @@
 """Where a sweep's batches run: in this process, in a pool of processes, or on a dask cluster.
 
-An executor takes the :class:`~gdrun.sweep.BatchJob` list of a sweep and yields one
-:class:`~gdrun.sweep.BatchResult` per batch, in the order they finish; only the main process
+An executor takes the :class:`~gdrun.sweeps.BatchJob` list of a sweep and yields one
+:class:`~gdrun.sweeps.BatchResult` per batch, in the order they finish; only the main process
 writes the sweep directory. Every executor has the same interface as
-:class:`~gdrun.sweep.LocalExecutor`:
+:class:`~gdrun.sweeps.LocalExecutor`:
 
     name                       "local", "processes" or "dask"
     batch_limit(pending)       the most configs one batch may hold
@@ -43,7 +43,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Iterator
 
 from .errors import GdrunError, known
-from .sweep import MAX_BATCH, BatchJob, BatchResult, LocalExecutor, failed_result, run_batch
+from .sweeps import MAX_BATCH, BatchJob, BatchResult, LocalExecutor, failed_result, run_batch
 
 EXECUTORS = ("local", "processes", "dask")
 #: how long connecting to a dask scheduler may take before it is an error
@@ -53,8 +53,8 @@ STOP_GRACE_S = 10.0
 #: how often the main process looks at the Ctrl-C flag while batches run elsewhere
 POLL_S = 0.05
 #: the modules a pool worker needs to run a batch, imported once by the fork server
-WORKER_MODULES = ("gdrun.sweep", "gdrun.runner", "gdrun.engine", "gdrun.optim", "gdrun.config", "gdrun.functions",
-                  "gdrun.fit", "gdrun.backends")  # fmt: skip
+WORKER_MODULES = ("gdrun.sweeps", "gdrun.runner", "gdrun.engine", "gdrun.optim", "gdrun.config", "gdrun.functions",
+                  "gdrun.fitting", "gdrun.backends")  # fmt: skip
 
 
 def get_executor(name: str, workers: int | None = None, scheduler: str | None = None):

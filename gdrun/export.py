@@ -88,7 +88,7 @@ def _plan(records: list[RunRecord]) -> list[tuple[str, RunRecord]]:
     """Each record's folder under the logdir; two different runs that would share a folder, a sweep
     with no config run yet or a record of an unknown kind is an error here, before any writing.
     A sweep config exported with its whole sweep is written once."""
-    from .sweep import iter_results
+    from .sweeps import iter_results
 
     plan: dict[str, tuple[Path, RunRecord]] = {}
     for record in records:
@@ -118,7 +118,7 @@ def _runs_of(record: RunRecord) -> Iterator[tuple[str, RunRecord]]:
     if record.kind != "sweep":
         yield "", record
         return
-    from .sweep import iter_results, open_config
+    from .sweeps import iter_results, open_config
 
     ids = sorted({int(row["id"]) for row in iter_results(record.path)})
     for config_id in ids:

@@ -118,7 +118,7 @@ def resolve(ref: str | Path, runs_dir: str | Path = "runs") -> Path:
             raise RunNotFound(f"{sweep} is not a sweep directory, so it has no config {tail}")
         return sweep / tail
     if "/" in text.rstrip("/") or text in ("", ".", ".."):
-        raise RunNotFound(f"no run directory at {text}")
+        raise RunNotFound(f"not a run directory: {text} (there is no such folder)")
     found = entries(runs_dir)
     if not found:
         raise RunNotFound(f"no run named {text!r}: {no_runs_message(runs_dir)}")
@@ -212,7 +212,7 @@ def _run_row(entry: Entry) -> dict[str, Any]:
 
 def _sweep_row(entry: Entry) -> dict[str, Any]:
     from .runs import process_gone, summary_number
-    from .sweep import config_count, read_sweep_file
+    from .sweeps import config_count, read_sweep_file
 
     meta = read_sweep_file(entry.path)
     base = meta.get("base") or {}

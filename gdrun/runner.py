@@ -76,7 +76,7 @@ def prepare(config: Config, base: Path | None = None, warn: Callable[[str], None
         config = replace(config, seed=int(np.random.SeedSequence().entropy % (2**31)))
     optimizer = build_optimizer(config)
     if config.fit is not None:
-        from .fit import resolve_fit, with_located_data
+        from .fitting import resolve_fit, with_located_data
 
         config = replace(config, fit=with_located_data(config.fit, base))
         fit = resolve_fit(config.fit, config.seed, base, config.init, warn)

@@ -411,7 +411,7 @@ def open_record(path: str | Path) -> RunRecord:
     """The one reader: a run directory, a sweep directory or ``SWEEP_DIR/ID`` as a RunRecord, or
     a one-line error."""
     path = Path(path)
-    from .sweep import SWEEP_FILE, open_config, open_sweep
+    from .sweeps import SWEEP_FILE, open_config, open_sweep
 
     if (path / SWEEP_FILE).is_file():
         return open_sweep(path)

@@ -11,7 +11,7 @@ import pytest
 from helpers import run_config
 
 from gdrun.config import validate
-from gdrun.sweep import BatchJob, SweepOptions, expand, read_results, run_batch, run_sweep, validate_sweep
+from gdrun.sweeps import BatchJob, SweepOptions, expand, read_results, run_batch, run_sweep, validate_sweep
 
 #: every numeric option of every optimizer, two values each (extra options that make it count)
 SWEPT = [

@@ -463,7 +463,7 @@ def test_let_alias_is_suggested():
 
 
 def test_sweep_structure_includes_let():
-    from gdrun.sweep import structure
+    from gdrun.sweeps import structure
 
     a = validate({"function": "z**2", "let": {"z": "x + 1"}})
     b = validate({"function": "z**2", "let": {"z": "x + 2"}})

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import torch
 
-from gdrun.sweep import SweepOptions, read_results, run_sweep, validate_sweep
+from gdrun.sweeps import SweepOptions, read_results, run_sweep, validate_sweep
 
 NO_CUDA = "no CUDA device here (CI has none); runs on a GPU machine"
 HAS_CUDA = torch.cuda.is_available()

@@ -23,7 +23,7 @@ import yaml
 from gdrun import engine
 from gdrun.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, GdrunError
 from gdrun.executors import DaskExecutor, ProcessExecutor, check_address, get_executor
-from gdrun.sweep import (
+from gdrun.sweeps import (
     DONE, METRIC_HEAD, METRIC_TAIL, METRICS_FILE, SUMMARY_FILE, SWEEP_FILE, LocalExecutor, SweepOptions,
     validate_configs, make_batches, read_metrics_file, read_results, run_sweep, validate_sweep,
 )  # fmt: skip
@@ -142,7 +142,7 @@ def assert_one_batch_failed(tmp_path: Path, executor, reference: Path) -> None:
     assert len(rows) == 12 and 7 in broken.broken
     for i, row in rows.items():
         if i in broken.broken:
-            assert row["status"] == "failed" and row["reason"].startswith("GdrunError: ")
+            assert row["status"] == "failed" and row["reason"].startswith("InputError: ")
             assert "no_such_backend" in row["reason"]
     expected = {int(r["id"]): r for r in table(reference)}
     assert {i: r for i, r in rows.items() if i not in broken.broken} == {
@@ -251,7 +251,7 @@ def test_ctrl_c_in_a_terminal_stops_a_process_sweep(tmp_path):
         import sys
         from pathlib import Path
         from gdrun.executors import ProcessExecutor
-        from gdrun.sweep import SweepOptions, run_sweep, validate_sweep
+        from gdrun.sweeps import SweepOptions, run_sweep, validate_sweep
 
         if __name__ == "__main__":
             runs = Path(sys.argv[1])

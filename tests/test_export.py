@@ -17,7 +17,7 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 from gdrun.errors import GdrunError
 from gdrun.export import MISSING_WRITER, export_tensorboard
 from gdrun.runs import open_record
-from gdrun.sweep import RESULTS_FILE
+from gdrun.sweeps import RESULTS_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 E1 = REPO / "configs" / "e1_x2_lr0.1_converges.yaml"
@@ -222,3 +222,20 @@ def test_bad_input_is_one_line_and_writes_nothing(gdrun, tmp_path):
         message = str(info.value)
         assert needle in message and "\n" not in message and info.value.exit_code == 2, message
     assert not (tmp_path / "tb").exists()
+
+
+def test_the_command_line_names_runs_as_everywhere(gdrun, tmp_path):
+    runs = tmp_path / "runs"
+    gdrun("minimize", "x2", "--lr", "0.1", "--epochs", "4", "--quiet")
+    gdrun("minimize", "x2", "--lr", "0.2", "--epochs", "4", "--quiet")
+    r = gdrun("export", "tensorboard", "last", "last~1", "--logdir", str(tmp_path / "tb"), "--runs-dir", str(runs))
+    assert r.code == 0, r.err
+    from gdrun.history import entries
+
+    newest, older = (e.path for e in entries(runs))
+    assert r.out.splitlines() == [f"tensorboard: {tmp_path / 'tb' / newest.name}", f"tensorboard: {tmp_path / 'tb' / older.name}"]
+    assert hparams(read_back(tmp_path / "tb" / newest.name))["lr"] == 0.2
+    bad = gdrun("export", "tensorboard", "nope", "--logdir", str(tmp_path / "tb"), "--runs-dir", str(runs))
+    assert bad.code == 2 and bad.err.startswith("gdrun: error: no run 'nope'") and bad.err.count("\n") == 1
+    missing = gdrun("export", "tensorboard", "last", "--runs-dir", str(runs))
+    assert missing.code == 2 and "Missing option '--logdir'" in missing.err

@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 
 from gdrun.runs import open_record, read_run
-from gdrun.sweep import config_count, read_results, read_sweep_file
+from gdrun.sweeps import config_count, read_results, read_sweep_file
 from helpers import wait_for
 
 REPO = Path(__file__).resolve().parents[1]

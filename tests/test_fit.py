@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from gdrun.config import validate
-from gdrun.fit import load_data
+from gdrun.fitting import load_data
 from gdrun.runner import prepare
 from gdrun.runs import read_run
 

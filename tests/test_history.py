@@ -133,7 +133,7 @@ def test_last_names_and_prefixes(runs, gdrun):
     ("last~9", "last~9 goes back 9 but"),
     ("2026", "matches 5 runs"),
     ("last~1/3", "is not a sweep directory, so it has no config 3"),
-    ("no/such/dir", "no run directory at no/such/dir"),
+    ("no/such/dir", "not a run directory: no/such/dir (there is no such folder)"),
 ])  # fmt: skip
 def test_bad_references_are_one_line(runs, gdrun, ref, message):
     for command in (["show", ref], ["explain", ref], ["plot", ref], ["runs", "compare", ref, "last"]):

@@ -19,7 +19,7 @@ import yaml
 
 from gdrun.config import load_yaml, validate
 from gdrun.errors import GdrunError
-from gdrun.fit import read_csv
+from gdrun.fitting import read_csv
 from gdrun.inputs import MAX_DIM, MAX_EPOCHS, MAX_POINTS, load_yaml_text, number, read_text
 from gdrun.runs import read_run
 

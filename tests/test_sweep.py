@@ -12,7 +12,7 @@ import pytest
 from helpers import run_config
 
 from gdrun.errors import GdrunError
-from gdrun.sweep import (
+from gdrun.sweeps import (
     SweepOptions, expand, make_batches, open_config, parse_param_flag, read_results, run_sweep, validate_sweep,
     validate_configs,
 )  # fmt: skip
@@ -150,7 +150,7 @@ def test_fit_sweeps_batch_too(tmp_path):
 
 
 def test_failed_batches_fail_fast_and_max_failures(tmp_path, monkeypatch):
-    import gdrun.sweep as sweep
+    import gdrun.sweeps as sweep
 
     def run(self, jobs, interrupt, sink=None, preparer=None):  # every adam batch breaks, the others run
         for job in jobs:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gdrun.sweep import read_results
+from gdrun.sweeps import read_results
 
 REPO = Path(__file__).resolve().parents[1]
 SLOW_SWEEP = """\

@@ -19,7 +19,7 @@ import yaml
 from gdrun.config import set_key, validate
 from gdrun.errors import GdrunError
 from gdrun.runs import open_record
-from gdrun.sweep import (
+from gdrun.sweeps import (
     METRICS_FILE, SWEEP_FILE, SweepOptions, expand, make_batches, open_config, read_metrics_file, read_results,
     run_sweep, validate_configs, validate_sweep,
 )  # fmt: skip
@@ -121,7 +121,7 @@ DECLARATION = {"record_every": 3, "params": {"lr": {"logspace": [-3, -1, 6]}, "s
 
 
 def test_batches_cut_small_give_the_results_of_one_batch(tmp_path, monkeypatch):
-    import gdrun.sweep as sweep
+    import gdrun.sweeps as sweep
 
     spec = validate_sweep(DECLARATION)
     whole, _ = run_sweep(BASE, spec, SweepOptions(runs_dir=tmp_path / "whole"))
@@ -146,8 +146,8 @@ def test_make_batches_keeps_structures_apart_and_cuts_each():
 KILLED = """
 import sys
 import gdrun.engine
-import gdrun.sweep
-gdrun.sweep.MAX_BATCH = 4
+import gdrun.sweeps
+gdrun.sweeps.MAX_BATCH = 4
 gdrun.engine.MAX_BLOCK = 8  # blocks of 8 rows whatever the machine's speed: the file operations are the same
 from gdrun.cli import main
 main(sys.argv[1:])
@@ -158,7 +158,7 @@ main(sys.argv[1:])
 def test_a_sigkill_mid_batch_then_resume_gives_every_config_once_with_its_own_records(tmp_path, point, monkeypatch):
     """Killed at a file operation inside a batch (records of unfinished configs are on disk),
     resumed with other batch boundaries: each config once, and exactly an uninterrupted run's records."""
-    import gdrun.sweep as sweep
+    import gdrun.sweeps as sweep
     from gdrun.cli import main
 
     config = tmp_path / "s.yaml"
@@ -221,7 +221,7 @@ def test_a_damaged_declaration_is_one_line_when_shown(tmp_path, gdrun, damage, w
 ])  # fmt: skip
 @pytest.mark.parametrize("per_read", [3, 6, 5])
 def test_resume_keeps_exactly_the_records_of_finished_configs(tmp_path, monkeypatch, done, kept, per_read):
-    import gdrun.sweep as sweep
+    import gdrun.sweeps as sweep
 
     monkeypatch.setattr(sweep, "RECORDS_PER_READ", per_read)  # slices that split a config's records
     expansion = expand(validate_sweep({"params": {"lr": [0.1, 0.2, 0.3, 0.4]}}))

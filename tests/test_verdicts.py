@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gdrun.runs import read_run
-from gdrun.sweep import SweepOptions, read_results, run_sweep, validate_sweep
+from gdrun.sweeps import SweepOptions, read_results, run_sweep, validate_sweep
 
 
 def _one_line_error(r, *needles: str) -> None:

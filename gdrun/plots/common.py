@@ -106,7 +106,7 @@ def resolved_fit(record) -> Any:
     from pathlib import Path
 
     from ..config import validate
-    from ..fit import resolve_fit
+    from ..fitting import resolve_fit
 
     config = validate({k: v for k, v in record.config.items() if k != "expect"})
     return resolve_fit(config.fit, config.seed, Path(record.path).parent, config.init)

@@ -91,7 +91,7 @@ class SweepTable:
 
 def read_table(record) -> SweepTable:
     """The sweep of ``record`` (``open_record(SWEEP_DIR)``) as arrays: results.csv read once."""
-    from ..sweep import expansion_of, iter_results, read_sweep_file
+    from ..sweeps import expansion_of, iter_results, read_sweep_file
 
     meta = record.config if isinstance(record.config, dict) and "configs" in record.config else read_sweep_file(Path(record.path))
     base = meta.get("base") or {}

@@ -159,7 +159,7 @@ def _sweep(record, width: int, height: int, colour: bool):
     Configs without a finite value (diverged, failed) sit on the top edge; on a log axis, those
     whose value is 0 sit on the bottom edge."""
     from ..runs import summary_number
-    from ..sweep import read_results
+    from ..sweeps import read_results
 
     rows = read_results(record.path)
     params = ((record.config.get("sweep") or {}).get("params")) or {}
