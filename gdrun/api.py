@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import STATUS_EXIT_CODES, EXIT_OK, GdrunError, InputError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, STATUS_EXIT_CODES, GdrunError, InputError
 
 #: the flags' shorthands for the ``stop`` keys
 STOP_SHORTHANDS = {"tol": "grad_norm_below", "diverge_above": "diverge_above", "loss_below": "value_below",
@@ -123,10 +123,12 @@ class SweepResult:
 
     @property
     def exit_code(self) -> int:
+        """The command line's exit code: 0 every config ran, 4 some failed (or the sweep was cut
+        off), 130 interrupted; 1 when an expect: rule failed."""
         if self._exit_code is not None:
             return self._exit_code
-        counts = self.summary.get("counts") or {}
-        return {"completed": 4 if counts.get("failed") else 0, "interrupted": 130}.get(self.summary["status"], 4)
+        failed = (self.summary.get("counts") or {}).get("failed")
+        return {"completed": EXIT_FAILED if failed else EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(self.status, EXIT_FAILED)
 
     def __len__(self) -> int:
         return int(self.summary["configs"])
@@ -196,16 +198,13 @@ def load(ref: str | Path, runs_dir: str | Path = "runs") -> RunResult | SweepRes
 # ---------------------------------------------------------------------------- running
 
 
-def _quiet():
+def _output(display: bool):
+    """How a call talks: nothing (or, with ``display``, the command line's table and panel);
+    warnings about the input as Python warnings."""
     from .runner import Output
 
-    return Output(mode="quiet", command=("python", "gdrun.api"), warn=lambda m: warnings.warn(m, GdrunWarning, 3))
-
-
-def _table():
-    from .runner import Output
-
-    return Output(mode="table", command=("python", "gdrun.api"), warn=lambda m: warnings.warn(m, GdrunWarning, 3))
+    return Output(mode="table" if display else "quiet", command=("python", "gdrun.api"),
+                  warn=lambda message: warnings.warn(message, GdrunWarning, 3))  # fmt: skip
 
 
 def config_from_keywords(raw: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:
@@ -256,7 +255,7 @@ def launch(raw: dict[str, Any], runs_dir: str | Path, output, base: Path | None 
 def _run(raw: dict[str, Any], runs_dir: str | Path, display: bool, base: Path | None = None) -> RunResult:
     from .runs import open_record
 
-    summary, results, code = launch(raw, runs_dir, _table() if display else _quiet(), base)
+    summary, results, code = launch(raw, runs_dir, _output(display), base)
     expectations = [r.to_json() for r in results] if results else None
     return RunResult(open_record(summary["run_dir"]), expectations, code)
 
@@ -356,7 +355,7 @@ def sweep(config: str | Path | dict[str, Any], params: dict[str, Any] | None = N
         given[key] = values.tolist() if isinstance(values, np.ndarray) else values
     declared = sweep_declaration(declared, given, kind, samples, sweep_seed, record_every)
     chosen = executor_for(executor, workers)
-    output = _table() if display else _quiet()
+    output = _output(display)
     options = SweepOptions(runs_dir=Path(runs_dir), resume=None if resume is None else str(resume), executor=chosen,
                            base_dir=str(base) if base else None, command=output.command)  # fmt: skip
     summary, code, failed = launch_sweep(raw, declared, options, output)

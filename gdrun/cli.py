@@ -120,6 +120,19 @@ ScheduleFlag = typer.Option(None, "--schedule", metavar="NAME[:KEY=VALUE...]",
 ClipNorm = typer.Option(None, "--clip-norm", click_type=FloatFlag, help="Clip each gradient to this 2-norm (torch's clip_grad_norm_).")
 RUN_HELP = ("A run directory, SWEEP_DIR/ID for one config of a sweep, last, last~N (the one before...), "
             "a run name (its newest run) or a unique prefix of a directory name or id (see gdrun runs).")
+def complete_run(ctx: Optional[typer.Context], incomplete: str) -> list[str]:
+    """Shell completion of a run's name: last, last~N, the names and ids of the newest runs."""
+    import os
+
+    from .history import entries
+
+    runs_dir = (ctx.params.get("runs_dir") if ctx is not None else None) or os.environ.get("GDRUN_RUNS_DIR", "runs")
+    found = entries(runs_dir)[:200]
+    offered = ["last", *(f"last~{i}" for i in range(1, min(len(found), 10))), *dict.fromkeys(e.name for e in found),
+               *(e.id for e in found if e.id)]  # fmt: skip
+    return [name for name in offered if name.startswith(incomplete)]
+
+
 Plot = typer.Option(False, "--plot", help="At the end, draw the run into plot.png in its directory (see gdrun plot).")
 Let = typer.Option([], "--let", metavar="NAME=EXPR",
                    help="An intermediate name the expression uses, e.g. --let z=x+y (repeatable, in order; later ones may use earlier ones).")  # fmt: skip
@@ -447,7 +460,8 @@ def grad(
 
 @app.command()
 @user_errors
-def show(run: str = typer.Argument(..., metavar="RUN", help=RUN_HELP), runs_dir: Path = RunsDir) -> None:
+def show(run: str = typer.Argument(..., metavar="RUN", help=RUN_HELP, autocompletion=complete_run),
+         runs_dir: Path = RunsDir) -> None:
     """Show the summary of a finished (or interrupted) run, or of one config of a sweep.
 
     Example:
@@ -513,7 +527,7 @@ def runs_command(
 
         gdrun runs compare last last~1
 
-        gdrun runs compare runs/<sweep-dir>/3 runs/<sweep-dir>/7 --all
+        gdrun runs compare last/3 last/7 --all     (two configs of the newest run, a sweep)
     """
     from . import history
 
@@ -602,7 +616,7 @@ app.add_typer(export_app, name="export")
 @user_errors
 def export_tensorboard(
     runs: list[str] = typer.Argument(..., metavar="RUN...", help="Runs, sweeps or SWEEP_DIR/ID (a directory, last, "
-                                     "last~N, a name or a unique prefix)."),  # fmt: skip
+                                     "last~N, a name or a unique prefix).", autocompletion=complete_run),  # fmt: skip
     logdir: Path = typer.Option(..., "--logdir", help="TensorBoard's log folder; each run gets a folder in it."),
     runs_dir: Path = RunsDir,
 ) -> None:
@@ -626,7 +640,7 @@ def export_tensorboard(
 @app.command()
 @user_errors
 def explain(
-    run: str = typer.Argument(..., metavar="RUN", help=RUN_HELP),
+    run: str = typer.Argument(..., metavar="RUN", help=RUN_HELP, autocompletion=complete_run),
     as_json: bool = typer.Option(False, "--json", help="Print the diagnostics as JSON."),
     runs_dir: Path = RunsDir,
 ) -> None:
@@ -661,7 +675,8 @@ def explain(
 @user_errors
 def plot(
     runs: list[str] = typer.Argument(..., metavar="RUN...", help="Runs (several: overlaid), a sweep, or SWEEP_DIR/ID; "
-                                     "each a directory, last, last~N, a name or a unique prefix."),
+                                     "each a directory, last, last~N, a name or a unique prefix.",
+                                     autocompletion=complete_run),
     out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE",
                                        help="Where to write the picture (default: plot.png, or plot.gif with --animate, "
                                             "in the first directory given)."),  # fmt: skip

@@ -8,6 +8,7 @@ of the rows (``make_table``), and the console is passed in, so tests capture it.
 from __future__ import annotations
 
 import math
+import re
 import time
 from typing import Any, Iterable
 
@@ -400,6 +401,7 @@ def typed_row(row: dict[str, str]) -> dict[str, Any]:
 
 #: the listing's columns by terminal width: the id and name first; kind and time from 100
 #: columns, the directory's name from 150 (--json and --csv always give every column)
+DIR_ID = re.compile(r"-([0-9a-f]{6})$")  # a run directory's id
 RUNS_COLUMNS = (("id", 0), ("name", 0), ("kind", 100), ("function", 0), ("optimizer", 0), ("lr", 0), ("status", 0),
                 ("steps", 0), ("value", 0), ("started", 100), ("dir", 150))  # fmt: skip
 
@@ -444,14 +446,28 @@ def runs_table(rows: list[dict[str, Any]], console: Console, more: int = 0) -> N
         console.print("older runs not shown (--limit N shows N, --limit 0 all)", style="dim", highlight=False)
 
 
-def comparison_table(comparison, console: Console) -> None:
-    """``gdrun runs compare``: the config keys that differ, then the results, one column per run."""
+def _short_label(path: str) -> str:
+    """A run's id (the end of its directory's name), with ``/ID`` for a config of a sweep: a name
+    gdrun takes back (``gdrun show b89b3c``)."""
     import os
 
+    head, tail = os.path.split(path.rstrip("/"))
+    if tail.isdigit():
+        return f"{_short_label(head)}/{tail}"
+    match = DIR_ID.search(tail)
+    return match.group(1) if match else tail
+
+
+def comparison_table(comparison, console: Console) -> None:
+    """``gdrun runs compare``: the config keys that differ, then the results, one column per run
+    (headed by its id; the directories are listed above)."""
+    labels = [_short_label(path) for path in comparison.runs]
+    for label, path in zip(labels, comparison.runs):
+        console.print(f"{label}  {path}", style="dim", highlight=False, soft_wrap=True)
     table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2))
     table.add_column("", style="bold", no_wrap=True)
-    for path in comparison.runs:
-        table.add_column(os.path.basename(path), overflow="fold")
+    for label in labels:
+        table.add_column(label, overflow="fold")
 
     def cell(value: Any) -> str:
         if value is None:

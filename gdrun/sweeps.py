@@ -1058,16 +1058,25 @@ def plan(base: dict[str, Any], spec: SweepSpec) -> list[dict[str, Any]]:
 
 
 def find_sweep(runs_dir: Path, target: str) -> Path:
-    """The sweep directory ``target`` names: a path, or a sweep name (its latest directory)."""
+    """The sweep directory ``target`` names: a path, a sweep name (its latest directory), or any
+    other name of a run (``last``, a unique prefix: see :func:`gdrun.history.resolve`)."""
+    from .history import resolve
+
     path = Path(target)
     if path.is_dir() and path.name.startswith("sweep-"):
         return path  # its sweep.yaml is checked when it is read, with a precise error
     if (path / SWEEP_FILE).is_file():
         return path
     matches = sorted(p for p in runs_dir.glob(f"sweep-*-{target}-*") if (p / SWEEP_FILE).is_file())
-    if not matches:
+    if matches:
+        return matches[-1]
+    try:
+        found = resolve(target, runs_dir)
+    except GdrunError:
+        found = None
+    if found is None or not (found / SWEEP_FILE).is_file():
         raise GdrunError(f"no sweep to resume at {target!r} (neither a sweep directory nor a sweep name under {runs_dir})")
-    return matches[-1]
+    return found
 
 
 def prepare_sweep(base: dict[str, Any], spec: SweepSpec) -> tuple[dict[str, Any], Sweep]:

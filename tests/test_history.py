@@ -249,3 +249,24 @@ def test_the_newest_of_one_second_is_the_last_written(tmp_path):
         time.sleep(delay)
         (folder / "summary.json").write_text('{"status": "converged"}')
     assert history.resolve("last", runs).name.split("-")[2] == "second"
+
+
+def test_resume_takes_a_sweep_by_any_of_its_names(runs, gdrun, tmp_path):
+    config = str(tmp_path / "lrs.yaml")
+    for name in ("last", names_in_order(runs)[0][-6:]):
+        r = gdrun("sweep", config, "--resume", name, "--json", "--runs-dir", str(runs))
+        assert r.code == 0, r.err
+        assert json.loads(r.out)["summary"]["resumed"] == 4  # all four already done: nothing ran again
+    r = gdrun("sweep", config, "--resume", "last~1", "--runs-dir", str(runs))
+    assert r.code == 2 and "no sweep to resume at 'last~1'" in r.err
+
+
+def test_completion_offers_run_names(runs, monkeypatch):
+    from gdrun.cli import complete_run
+
+    order = names_in_order(runs)
+    monkeypatch.setenv("GDRUN_RUNS_DIR", str(runs))
+    offered = complete_run(None, "")
+    assert offered[:2] == ["last", "last~1"] and order[0][-6:] in offered and "rosenbrock" in offered
+    assert complete_run(None, "ros") == ["rosenbrock"]
+    assert complete_run(None, "zzz") == []
