@@ -166,9 +166,11 @@ def open_ref(ref: str | Path, runs_dir: str | Path = "runs"):
 def row(entry: Entry) -> dict[str, Any]:
     """One line of ``gdrun runs``: what the directory's summary says (a sweep: its base config and
     best value). A directory that cannot be read is listed as ``unreadable``, with why."""
+    from .errors import GdrunError
+
     try:
         return _sweep_row(entry) if entry.sweep else _run_row(entry)
-    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+    except (GdrunError, OSError, ValueError, TypeError, AttributeError, KeyError) as exc:  # a damaged file of any kind
         return _row(entry, status="unreadable", reason=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 

@@ -183,8 +183,12 @@ def test_a_killed_run_and_a_half_written_one(tmp_path, gdrun):
     torn = runs / "20260101-000000-torn-abcdef"  # a summary cut short (written by hand: gdrun writes it whole)
     torn.mkdir()
     (torn / "summary.json").write_text('{"status": "conv')
+    damaged = runs / "sweep-20250101-000000-lrs-abcdef"  # a sweep whose sweep.yaml is not one
+    damaged.mkdir()
+    (damaged / "sweep.yaml").write_text("[1, 2")
     rows = json.loads(gdrun("runs", "--json", "--runs-dir", str(runs)).out)
-    assert [r["status"] for r in rows] == ["cut_off", "unreadable"]
+    assert [r["status"] for r in rows] == ["cut_off", "unreadable", "unreadable"]
+    assert "sweep.yaml" in rows[2]["reason"]
     assert rows[0]["steps"] == 0 and "has started" in rows[0]["reason"]
     listed = gdrun("runs", "--status", "cut_off", "--runs-dir", str(runs))
     assert listed.code == 0 and "cut_off" in listed.out and "torn" not in listed.out
