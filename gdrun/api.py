@@ -143,6 +143,8 @@ class SweepResult:
     config = __getitem__
 
     def __iter__(self) -> Iterator[RunResult]:
+        """Every config that ran, as a run (each one reads its records from metrics.f64: for a
+        large sweep, ``results`` holds the final figures of all configs at once)."""
         for i in self.results["id"]:
             yield self[int(i)]
 
@@ -153,9 +155,13 @@ class SweepResult:
         if self._results is None:
             from .sweeps import iter_results
 
-            rows = list(iter_results(self.path))
-            keys = list(rows[0]) if rows else ["id"]
-            self._results = {k: _column(k, [r.get(k, "") for r in rows]) for k in keys}
+            cells: dict[str, list[str]] = {"id": []}
+            for n, row in enumerate(iter_results(self.path)):  # one row at a time: column lists, not row dicts
+                if n == 0:
+                    cells = {k: [] for k in row}
+                for k, column in cells.items():
+                    column.append(row.get(k, ""))
+            self._results = {k: _column(k, column) for k, column in cells.items()}
         return self._results
 
     def to_pandas(self):
