@@ -31,8 +31,6 @@ from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, STATUS_EXIT_CODES, G
 #: the flags' shorthands for the ``stop`` keys
 STOP_SHORTHANDS = {"tol": "grad_norm_below", "diverge_above": "diverge_above", "loss_below": "value_below",
                    "value_below": "value_below", "grad_norm_below": "grad_norm_below"}  # fmt: skip
-#: metrics columns that are not parameters
-COUNTER_COLUMNS = ("epoch", "step", "updates", "value", "grad_norm", "lr")
 
 
 class GdrunWarning(UserWarning):
@@ -83,6 +81,8 @@ class RunResult:
     @property
     def names(self) -> tuple[str, ...]:
         """The parameters the optimizer moved, in the order of ``points``' columns."""
+        from .runs import COUNTER_COLUMNS
+
         return tuple(k for k in self.history if k not in COUNTER_COLUMNS)
 
     steps = property(lambda self: self.history.get("step", np.empty(0)), doc="The step (update) of each recorded row.")

@@ -583,7 +583,7 @@ def runs_command(
         return
     if not rows:
         filtered = filters != history.Filters()
-        print(f"gdrun: no runs in {runs_dir} match" if filtered and history.entries(runs_dir)
+        print(f"gdrun: no runs in {runs_dir} match these filters" if filtered and history.entries(runs_dir)
               else f"gdrun: {history.no_runs_message(runs_dir)}", file=sys.stderr)  # fmt: skip
         return
     from .display import report_console, runs_table

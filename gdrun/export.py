@@ -33,12 +33,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import EXIT_FAILED, GdrunError
-from .runs import RunRecord, is_disk_full
+from .errors import GdrunError
+from .runs import COUNTER_COLUMNS, RunRecord, io_error
 
 EVENTS_MARK = ".out.tfevents."  # what TensorBoard looks for in an event file's name
-#: metrics columns that are counters or outcomes, not parameters
-NOT_PARAMS = ("epoch", "step", "updates", "value", "grad_norm", "lr")
 #: config keys that are not hyperparameters (the expectations of a seed config, display settings)
 NOT_HPARAMS = ("expect", "every")
 #: the longest list kept as a hyperparameter (as JSON text); inline data and longer lists are left to the config text
@@ -61,7 +59,7 @@ def export_tensorboard(records: list[RunRecord], logdir: Path) -> list[Path]:
     try:
         logdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _write_error(f"cannot create the logdir {logdir}", exc) from None
+        raise io_error(f"cannot create the logdir {logdir}", exc) from None
     written: dict[Path, None] = {}  # in order, each once
     for folder, given in plan:
         for name, record in _runs_of(given):
@@ -143,7 +141,7 @@ def _write_run(tbx, record: RunRecord, folder: Path) -> None:
         writer.close()  # flushes and fsyncs: the file is whole on disk before the earlier ones go
         done = True
     except OSError as exc:
-        raise _write_error(f"cannot write TensorBoard events to {folder}", exc) from None
+        raise io_error(f"cannot write TensorBoard events to {folder}", exc) from None
     finally:
         if not done and earlier is not None:  # the file of ours goes, even one opened but never written
             try:
@@ -202,7 +200,7 @@ def _rows(summary, record: RunRecord) -> Iterator[tuple[int, list]]:
         return
     columns = [("loss" if fit else "value", metrics["value"]), ("grad_norm", metrics["grad_norm"]),
                ("lr", metrics["lr"])]
-    columns += [(f"params/{name}", column) for name, column in metrics.items() if name not in NOT_PARAMS]
+    columns += [(f"params/{name}", column) for name, column in metrics.items() if name not in COUNTER_COLUMNS]
     if epochs is not None:
         columns.append(("epoch", epochs))
     tags = [tag for tag, _ in columns]
@@ -236,12 +234,6 @@ def _hparams(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _code_block(text: str) -> str:
     """``text`` as a Markdown code block (TensorBoard's text tab renders Markdown)."""
     return "\n".join("    " + line for line in text.rstrip("\n").splitlines())
-
-
-def _write_error(what: str, exc: OSError) -> GdrunError:
-    if is_disk_full(exc):
-        return GdrunError(f"{what}: disk full ({exc.strerror or exc})", EXIT_FAILED)
-    return GdrunError(f"{what}: {exc.strerror or exc}")
 
 
 __all__ = ["export_tensorboard", "MISSING_WRITER"]

@@ -70,7 +70,7 @@ def create_run_dir(root: str | Path, name: str, prefix: str = "", fill=None) -> 
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _io_error(f"cannot create the runs directory {root}", exc) from None
+        raise io_error(f"cannot create the runs directory {root}", exc) from None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for _ in range(100):
         path = root / f"{prefix}{stamp}-{safe_name(name)}-{secrets.token_hex(3)}"
@@ -82,7 +82,7 @@ def create_run_dir(root: str | Path, name: str, prefix: str = "", fill=None) -> 
         except FileExistsError:
             continue
         except OSError as exc:
-            raise _io_error(f"cannot create a run directory in {root}", exc) from None
+            raise io_error(f"cannot create a run directory in {root}", exc) from None
         try:
             if fill is not None:
                 fill(building, path)
@@ -92,7 +92,7 @@ def create_run_dir(root: str | Path, name: str, prefix: str = "", fill=None) -> 
         except BaseException as exc:
             shutil.rmtree(building, ignore_errors=True)
             if isinstance(exc, OSError):
-                raise _io_error(f"cannot create a run directory in {root}", exc) from None
+                raise io_error(f"cannot create a run directory in {root}", exc) from None
             raise
         fault_point()
         return path
@@ -110,7 +110,8 @@ def disk_full_reason(exc: OSError, path: str | Path | None = None) -> str:
     return f"disk full{where}: {exc.strerror or exc} (free some space, then run it again)"
 
 
-def _io_error(what: str, exc: OSError) -> GdrunError:
+def io_error(what: str, exc: OSError) -> GdrunError:
+    """``what`` failed: a one-line error; exit code 4 when the disk is full, else 2."""
     if is_disk_full(exc):
         return GdrunError(f"{what}: disk full ({exc.strerror or exc})", EXIT_FAILED)
     return GdrunError(f"{what}: {exc.strerror or exc}")
@@ -235,7 +236,7 @@ class DirLock:
         try:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
         except OSError as exc:
-            raise _io_error(f"cannot lock {directory}", exc) from None
+            raise io_error(f"cannot lock {directory}", exc) from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -365,6 +366,10 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+#: metrics columns that are counters or outcomes; the others are the parameters, by name
+COUNTER_COLUMNS = ("epoch", "step", "updates", "value", "grad_norm", "lr")
 
 
 @dataclass
