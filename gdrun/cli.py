@@ -257,6 +257,105 @@ def minimize(
     raise typer.Exit(code)
 
 
+@app.command(name="compare")
+@user_errors
+def compare_command(
+    ctx: typer.Context,
+    function: Optional[str] = typer.Argument(None, help='A built-in name, an expression, or a YAML config with a '
+                                             'compare: part (e.g. configs/compare_rosenbrock_tuned.yaml).'),  # fmt: skip
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", metavar="NAME[:KEY=VALUE|KEY=LOW..HIGH],...",
+                                            help="The variants, comma-separated: sgd,sgd:momentum=0.9,adam; an option "
+                                                 "given as LOW..HIGH is searched with the lr (sgd:momentum=0.5..0.99); "
+                                                 "one given as lr=V fixes the lr."),  # fmt: skip
+    epochs: Optional[int] = typer.Option(None, "--epochs", "-n", click_type=IntFlag, help="Steps of every run (default 2000)."),
+    budget: Optional[int] = typer.Option(None, "--budget", click_type=IntFlag,
+                                         help="Settings tried per variant (default 50): the same for every variant."),  # fmt: skip
+    search: Optional[str] = typer.Option(None, "--search", help="grid (log-spaced lr, default) or random (seeded)."),
+    lr_range: Optional[str] = typer.Option(None, "--lr-range", metavar="LOW..HIGH", help="Where the lr is searched (default 1e-5..1)."),
+    starts: Optional[int] = typer.Option(None, "--starts", click_type=IntFlag, help="Tuning start points (default 32)."),
+    heldout: Optional[int] = typer.Option(None, "--heldout", click_type=IntFlag,
+                                          help="Held-out start points the tuned settings are ranked on (default 32)."),  # fmt: skip
+    seed: Optional[int] = typer.Option(None, "--seed", click_type=IntFlag, help="Seed of the starts and of random search (default 0)."),
+    target: Optional[float] = typer.Option(None, "--target", click_type=FloatFlag,
+                                           help="Reached when f - f* is below this (e.g. 1e-6)."),  # fmt: skip
+    target_fraction: Optional[float] = typer.Option(None, "--target-fraction", click_type=FloatFlag,
+                                                    help="...or when f - f* is below this fraction of the start's f - f*."),  # fmt: skip
+    f_star: Optional[float] = typer.Option(None, "--f-star", click_type=FloatFlag,
+                                           help="The best value (default: a built-in's known minimum)."),  # fmt: skip
+    start_range: Optional[str] = typer.Option(None, "--start-range", metavar="LOW,HIGH",
+                                              help="Where starts are drawn (default: a built-in's domain)."),  # fmt: skip
+    dim: Optional[int] = typer.Option(None, "--dim", click_type=IntFlag, help="Dimension of a built-in that has a free one."),
+    let: list[str] = Let,
+    backend: Optional[Backend] = BackendFlag,
+    dtype: Optional[Dtype] = DtypeFlag,
+    tune: bool = typer.Option(True, "--tune/--no-tune", help="--no-tune: each variant once, at --lr from --init, side by "
+                              "side (what minimize --optimizer a,b does)."),  # fmt: skip
+    lr: Optional[float] = typer.Option(None, "--lr", click_type=FloatFlag, help="With --no-tune: the lr of every variant."),
+    init: Optional[str] = typer.Option(None, "--init", help="With --no-tune: the start point."),
+    resume: Optional[str] = typer.Option(None, "--resume", metavar="DIR|RUN", help="Finish a comparison that was interrupted."),
+    name: Optional[str] = Name,
+    runs_dir: Path = RunsDir,
+    quiet: bool = Quiet,
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison (every variant's figures) as JSON."),
+    plot: bool = typer.Option(False, "--plot", help="At the end, draw the performance profiles, lr sensitivity and "
+                              "tuned paths into plot.png (see gdrun plot)."),  # fmt: skip
+) -> None:
+    """Which optimizer is best here? Tune every variant with the same budget, rank them on held-out starts.
+
+    Each variant's learning rate (and any option given as LOW..HIGH) is searched with the same
+    number of settings, from the same start points, for the same number of steps; a setting's score
+    is its median over the starts of the steps to reach the target (f - f* below --target). The
+    best setting of each variant then runs from other, held-out starts, and those figures are
+    ranked: the share of starts solved, the median steps, the final value, and the lrs within 2x
+    of the best. Every variant's settings x starts run as one batch.
+
+    Example:
+
+        gdrun compare rosenbrock --optimizer sgd,sgd:momentum=0.9,adam --target 1e-6
+
+        gdrun compare rastrigin --optimizer sgd,adam,rmsprop --target-fraction 1e-3 --plot
+
+        gdrun compare configs/compare_rosenbrock_tuned.yaml --json
+
+    Exit codes: 0 done, 1 an expect: rule failed, 2 bad input, 130 interrupted (resume it with --resume).
+    """
+    from . import compare as comparisons
+
+    output = _output(ctx, quiet, as_json, plot)
+    flags = {"variants": optimizer, "epochs": epochs, "budget": budget, "search": search, "lr_range": lr_range,
+             "starts": starts, "heldout": heldout, "seed": seed, "target": target, "target_fraction": target_fraction,
+             "f_star": f_star, "start_range": start_range, "dim": dim, "let": list(let) or None,
+             "backend": backend.value if backend else None, "dtype": dtype.value if dtype else None, "name": name}  # fmt: skip
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if resume is not None:
+        if function is not None or flags:
+            raise GdrunError("--resume takes the comparison as it was declared: give no FUNCTION or settings with it")
+        _, code = comparisons.tuned_comparison({}, None, runs_dir, output, resume)
+        raise typer.Exit(code)
+    if function is None:
+        raise GdrunError("give a FUNCTION (or a YAML config with a compare: part), or --resume DIR")
+    if not tune:
+        if optimizer is None:
+            raise GdrunError("give the optimizers to compare, e.g. --optimizer sgd,adam")
+        from .config import validate
+
+        raw = {"function": function, **{k: v for k, v in {"lr": lr, "epochs": epochs, "init": init, "dim": dim,
+               "let": list(let) or None, "backend": flags.get("backend"), "dtype": flags.get("dtype"),
+               "name": name}.items() if v is not None}}  # fmt: skip
+        _, code = comparisons.compare(comparisons.variants(validate(raw), optimizer), runs_dir, output, target or 1e-6)
+        raise typer.Exit(code)
+    if lr is not None or init is not None:
+        raise GdrunError("--lr and --init go with --no-tune: a tuned comparison searches the lr and draws its starts")
+    expect = None
+    if function.endswith((".yaml", ".yml")):
+        raw, expect = comparisons.load_compare_config(Path(function))
+        raw.update(flags)
+    else:
+        raw = {"function": function, **flags}
+    _, code = comparisons.tuned_comparison(raw, expect, runs_dir, output)
+    raise typer.Exit(code)
+
+
 @app.command()
 @user_errors
 def fit(
@@ -479,6 +578,14 @@ def show(run: str = typer.Argument(..., metavar="RUN", help=RUN_HELP, autocomple
 
     record = open_ref(run, runs_dir)
     run_dir = record.path
+    if record.summary.get("kind") == "compare":
+        from .compare import comparison_table
+        from .display import report_console
+
+        console = report_console()
+        console.print(comparison_table(record.summary))
+        console.print(f"status: {record.summary['status']}; comparison dir: {run_dir}", highlight=False, soft_wrap=True)
+        return
     if record.kind == "sweep":
         from .sweeps import iter_results
 
@@ -503,7 +610,7 @@ def runs_command(
     name: Optional[str] = typer.Option(None, "--name", help="Only runs whose name contains this, or matches it with * and ?."),
     since: Optional[str] = typer.Option(None, "--since", metavar="WHEN", help="Only runs made since: 30m, 2h, 3d, 1w, today, "
                                         "yesterday, or a date such as 2026-12-01."),  # fmt: skip
-    kind: Optional[str] = typer.Option(None, "--kind", help="Only minimize, fit or sweep."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="Only minimize, fit, sweep or compare."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", click_type=IntFlag,
                                         help="At most N rows (default 50 in the table, all with --json or --csv; 0: all)."),  # fmt: skip
     as_json: bool = typer.Option(False, "--json", help="Print the rows (compare: the comparison) as JSON."),
@@ -811,7 +918,7 @@ def sweep(
 
 #: the commands other tools have for what gdrun calls otherwise
 COMMAND_ALIASES = {"list": "runs", "ls": "runs", "ps": "runs", "history": "runs", "lst": "runs",
-                   "compare": "runs compare A B", "diff": "runs compare A B", "version": "--version",
+                   "diff": "runs compare A B", "version": "--version",
                    "tensorboard": "export tensorboard RUN... --logdir DIR", "load": "show"}  # fmt: skip
 
 

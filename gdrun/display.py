@@ -433,10 +433,10 @@ def runs_table(rows: list[dict[str, Any]], console: Console, more: int = 0) -> N
     table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1), collapse_padding=narrow)
     for j, column in enumerate(shown):
         widest = max([len(column), *(len(row[j]) for row in cells)])
-        flexible = column in ("name", "function", "dir")
-        caps = {"name": 14, "function": 12} if narrow else {"name": 24, "function": 20}
+        flexible = column in ("name", "function", "optimizer", "dir")  # a comparison lists its optimizers
+        caps = {"name": 14, "function": 12, "optimizer": 12} if narrow else {"name": 24, "function": 20, "optimizer": 20}
         table.add_column(column, justify="right" if column in ("lr", "steps", "value") else "left", no_wrap=True,
-                         overflow="ellipsis", min_width=None if flexible else widest, max_width=caps.get(column),
+                         overflow="ellipsis", min_width=len(column) if flexible else widest, max_width=caps.get(column),
                          style="dim" if column in ("id", "started") else None)  # fmt: skip
     status = shown.index("status")
     for row in cells:

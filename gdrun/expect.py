@@ -494,5 +494,62 @@ def evaluate(rules: list[dict[str, Any]], summary: dict[str, Any], expect: Any =
     return results
 
 
+# ---------------------------------------------------------------------------- comparisons
+
+#: a tuned comparison's rules (gdrun compare), each judged on the variant's held-out figures:
+#:     expect:
+#:       - {optimizer: adam, solved_at_least: 0.95, median_steps_at_most: 2000}
+#:       - {optimizer: "sgd:momentum=0.9", rank_at_most: 2}
+COMPARE_CHECKS = ("solved_at_least", "median_steps_at_most", "rank_at_most")
+
+
+def validate_compare_expect(value: Any, labels: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A comparison's ``expect:`` part: a rule or a list of rules, each naming one of ``labels``."""
+    rules = value if isinstance(value, list) else [value]
+    checked = []
+    for i, rule in enumerate(rules):
+        where = f"expect[{i}]" if isinstance(value, list) else "expect"
+        if not isinstance(rule, dict):
+            raise GdrunError(f"{where} must be a mapping such as {{optimizer: adam, solved_at_least: 0.95}}, got {show(rule)}")
+        for key in rule:
+            if key not in ("optimizer", *COMPARE_CHECKS):
+                raise GdrunError(f"unknown key '{where}.{key}'{closest(str(key), COMPARE_CHECKS)}; a comparison's rules "
+                                 f"take optimizer, {', '.join(COMPARE_CHECKS)}")  # fmt: skip
+        if rule.get("optimizer") not in labels:
+            raise GdrunError(f"{where}.optimizer must name a compared variant ({', '.join(labels)}), "
+                             f"got {show(rule.get('optimizer'))}")  # fmt: skip
+        if not any(k in rule for k in COMPARE_CHECKS):
+            raise GdrunError(f"{where} checks nothing: give {', '.join(COMPARE_CHECKS)}")
+        out: dict[str, Any] = {"optimizer": rule["optimizer"]}
+        if "solved_at_least" in rule:
+            out["solved_at_least"] = read_number(f"{where}.solved_at_least", rule["solved_at_least"], low=0, high=1)
+        for key in ("median_steps_at_most", "rank_at_most"):
+            if key in rule:
+                out[key] = read_number(f"{where}.{key}", rule[key], integer=True, low=0 if key.startswith("median") else 1)
+        checked.append(out)
+    return checked
+
+
+def evaluate_compare(rules: list[dict[str, Any]], summary: dict[str, Any]) -> list[Result]:
+    """Each rule against the finished comparison's held-out figures (``summary["variants"]``)."""
+    by_label = {v["label"]: v for v in summary.get("variants", [])}
+    results = []
+    for rule in rules:
+        variant = by_label.get(rule["optimizer"], {})
+        heldout = variant.get("heldout") or {}
+        for key in COMPARE_CHECKS:
+            if key not in rule:
+                continue
+            expected = rule[key]
+            got = {"solved_at_least": heldout.get("success_rate"), "median_steps_at_most": heldout.get("median_steps"),
+                   "rank_at_most": variant.get("rank")}[key]  # fmt: skip
+            at_least = key == "solved_at_least"
+            passed = got is not None and (got >= expected if at_least else got <= expected)
+            results.append(Result(f"{rule['optimizer']}: {key.replace('_at_least', '').replace('_at_most', '')}",
+                                  "at_least" if at_least else "at_most", expected,
+                                  None if got is None else float(got), passed))  # fmt: skip
+    return results
+
+
 __all__ = ["STATUSES", "OK_STATUSES", "Written", "unwritten", "validate_expect", "validate_when", "matches", "lookup", "applicable",
-           "check_names", "Result", "evaluate", "printed_tolerance"]  # fmt: skip
+           "check_names", "Result", "evaluate", "printed_tolerance", "validate_compare_expect", "evaluate_compare"]  # fmt: skip

@@ -32,7 +32,7 @@ from .errors import RunNotFound
 SUMMARY_FILE = "summary.json"  # the names runs.py and sweep.py write (kept here so a listing imports neither)
 SWEEP_FILE = "sweep.yaml"
 #: a directory's name: optional sweep- prefix, time stamp, name, random id
-DIR_NAME = re.compile(r"^(?P<sweep>sweep-)?(?P<stamp>\d{8}-\d{6})-(?P<name>.*)-(?P<id>[0-9a-f]{6})$")
+DIR_NAME = re.compile(r"^(?:sweep-|compare-)?(?P<stamp>\d{8}-\d{6})-(?P<name>.*)-(?P<id>[0-9a-f]{6})$")
 LAST = re.compile(r"^last(?:~(?P<back>\d+))?$")
 #: the columns of a listing, in order (``gdrun runs --json`` keys, ``--csv`` header)
 COLUMNS = ("id", "name", "kind", "function", "optimizer", "lr", "status", "steps", "value", "started", "wall_time_s",
@@ -275,7 +275,7 @@ def _matches(pattern: str, name: str) -> bool:
 
 STATUSES = ("converged", "max_epochs", "diverged", "failed", "interrupted", "running", "cut_off", "completed",
             "stopped", "unreadable")  # fmt: skip
-KINDS = ("minimize", "fit", "sweep")
+KINDS = ("minimize", "fit", "sweep", "compare")
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
