@@ -196,6 +196,9 @@ def check_file(path: Path, runs_dir: str | Path, warn: Callable[[str], None] | N
         if "sweep" in raw:
             _check_sweep_file(path, raw, runs_dir, result)
             return result
+        if "compare" in raw:
+            _check_compare_file(path, runs_dir, result)
+            return result
         config = validate(raw)
         result.name = config.name or result.name
         rules = applicable(config.expect, config.to_dict())
@@ -260,6 +263,25 @@ def _check_sweep_file(path: Path, raw: dict[str, Any], runs_dir: str | Path, res
     result.reason = f"sweep of {summary['configs']} configs in {summary['batches']} batch(es)"
     result.run_dir = summary["sweep_dir"]
     result.outcome = "passed" if all(r.passed for r in result.results) else "failed"
+
+
+def _check_compare_file(path: Path, runs_dir: str | Path, result: "ConfigResult") -> None:
+    """A config with a ``compare:`` part: run the tuned comparison and check its rules."""
+    from .compare import load_compare_config, run_comparison, validate_protocol
+    from .expect import evaluate_compare, validate_compare_expect
+
+    raw, expect = load_compare_config(path)
+    protocol = validate_protocol(raw)
+    rules = validate_compare_expect(expect, protocol.variants)
+    summary, where = run_comparison(protocol, runs_dir, expect=expect)
+    result.results = evaluate_compare(rules, summary) if summary["status"] == "completed" else []
+    result.status = summary["status"] if summary["status"] == "interrupted" else None
+    result.reason = f"{len(protocol.variants)} optimizers tuned on {protocol.starts} starts, ranked on {protocol.heldout}"
+    result.run_dir = str(where)
+    if summary["status"] == "interrupted":
+        result.outcome = INTERRUPTED
+    else:
+        result.outcome = "passed" if all(r.passed for r in result.results) else "failed"
 
 
 def check(paths: Iterable[str | Path], runs_dir: str | Path = "runs", patterns: Iterable[str] = (),

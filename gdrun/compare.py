@@ -339,7 +339,7 @@ def candidates(variant: Variant, protocol: Protocol) -> tuple[np.ndarray, list[s
         per = max(1, int(np.floor(protocol.budget ** (1 / dims) + 1e-9)))
         axes = []
         if search_lr:
-            axes.append(10 ** np.linspace(low, high, per))
+            axes.append(np.geomspace(*protocol.lr_range, per))  # its ends exactly the range's
         axes += [np.linspace(*variant.searched[n], per) for n in names]
         mesh = np.meshgrid(*axes, indexing="ij")
         points = np.stack([m.reshape(-1) for m in mesh], axis=1)
@@ -691,13 +691,23 @@ CONFIG_KEYS = ("function", "dim", "let", "backend", "dtype", "epochs", "name")
 def load_compare_config(path: Path) -> tuple[dict[str, Any], Any]:
     """A YAML config with a ``compare:`` part -> (the protocol's raw settings, its expect: rules)."""
     from .config import load_yaml
+
+    raw, expect = compare_config(load_yaml(path), str(path))
+    raw.setdefault("name", path.stem)
+    return raw, expect
+
+
+def compare_config(data: dict[str, Any], path: str = "config") -> tuple[dict[str, Any], Any]:
+    """A comparison config's mapping -> (the protocol's raw settings, its expect: rules)."""
     from .inputs import show
 
-    data = load_yaml(path)
+    data = dict(data)
     if not isinstance(data.get("compare"), dict):
         raise GdrunError(f"{path}: a comparison config needs a compare: part, e.g. compare: {{optimizers: sgd,adam, "
                          "target: 1e-6}}")  # fmt: skip
-    expect = data.pop("expect", None)
+    from .expect import unwritten
+
+    expect = unwritten(data.pop("expect", None))  # a comparison's rules are plain bounds
     part = dict(data.pop("compare"))
     for key in data:
         if key not in CONFIG_KEYS:
@@ -705,9 +715,7 @@ def load_compare_config(path: Path) -> tuple[dict[str, Any], Any]:
                              "(the comparison's settings go under compare:)")  # fmt: skip
     if "optimizers" in part:
         part["variants"] = part.pop("optimizers")
-    raw = {**data, **part}
-    raw.setdefault("name", path.stem)
-    return raw, expect
+    return {**data, **part}, expect
 
 
 def tuned_comparison(raw: dict[str, Any], expect: Any, runs_dir: str | Path, output,

@@ -283,6 +283,8 @@ def validate(raw: dict[str, Any]) -> Config:
         raise GdrunError(f"a config must be a mapping of keys to values, got {type(raw).__name__}")
     if "sweep" in raw:
         raise GdrunError("this config declares a sweep: run it with 'gdrun sweep CONFIG'")
+    if "compare" in raw:
+        raise GdrunError("this config declares a comparison: run it with 'gdrun compare CONFIG'")
     for key in raw:
         if key not in KEYS:
             raise GdrunError(f"unknown config key {show(str(key))}{suggest_key(key)}")

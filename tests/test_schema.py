@@ -28,7 +28,15 @@ def gdrun_accepts(raw: dict) -> bool:
 
     raw = dict(raw)
     try:
-        if "sweep" in raw:
+        if "compare" in raw:
+            from gdrun.compare import compare_config, validate_protocol
+            from gdrun.expect import validate_compare_expect
+
+            settings, expect = compare_config(raw)
+            protocol = validate_protocol(settings)
+            if expect is not None:
+                validate_compare_expect(expect, protocol.variants)
+        elif "sweep" in raw:
             validate_configs(raw, validate_sweep(raw.pop("sweep")))
         else:
             validate(raw)
@@ -85,6 +93,8 @@ def test_config_file_validates_against_the_schema(path):
 def test_a_runs_config_yaml_validates_against_the_schema(path):
     """The canonical config a run records (every key, expect: with its tolerances) fits the schema too."""
     raw = load_yaml(path)
+    if "compare" in raw:
+        pytest.skip("a comparison records its protocol in compare.yaml, not a config.yaml")
     raw.pop("sweep", None)
     assert schema_errors(load_yaml_text(to_yaml(validate(raw)), "config.yaml")) == []
 
@@ -221,9 +231,9 @@ def test_good_config_passes_the_schema_and_gdrun(raw):
 
 def test_schema_keys_are_the_config_keys():
     assert set(FIELDS) == set(KEYS)
-    assert list(SCHEMA["properties"]) == [*KEYS, "sweep"]
+    assert list(SCHEMA["properties"]) == [*KEYS, "sweep", "compare"]
     for key in KEYS:
-        assert SCHEMA["properties"][key]["description"] == FIELDS[key].description
+        assert SCHEMA["properties"][key]["description"].startswith(FIELDS[key].description)  # expect: adds a comparison's rules
 
 
 def test_schema_enums_are_the_validators_registries():
@@ -244,7 +254,7 @@ def test_schema_enums_are_the_validators_registries():
     options = props["optimizer_options"]["anyOf"][0]["properties"]
     assert set(options) == {name for table in OPTIMIZER_OPTIONS.values() for name in table}
     by_optimizer = {rule["if"]["properties"]["optimizer"]["const"]: rule["then"]["properties"]["optimizer_options"]
-                    for rule in SCHEMA["allOf"][0]["else"]["allOf"]}  # fmt: skip
+                    for rule in SCHEMA["else"]["allOf"][0]["else"]["allOf"]}  # fmt: skip
     assert {k: list(v["anyOf"][0]["properties"]) for k, v in by_optimizer.items()} == \
         {k: list(v) for k, v in OPTIMIZER_OPTIONS.items()}  # fmt: skip
     bare, table = defs["schedule"]["anyOf"]
@@ -284,6 +294,24 @@ def test_whole_numbers_as_text_never_refused_where_gdrun_takes_them(text):
     assert not taken or not schema_errors({**X2, "epochs": text})
     if text in ("1.5", "-.5", "1e", "e3", "ten", "nan", "inf", "1,000", "0x10"):
         assert not taken and schema_errors({**X2, "epochs": text})
+
+
+def test_a_comparison_file_fits_its_own_part_of_the_schema():
+    from dataclasses import fields
+
+    from gdrun.compare import CONFIG_KEYS, Protocol
+
+    good = {"function": "rosenbrock", "epochs": 100, "compare": {"optimizers": "sgd,adam", "target": 1e-6},
+            "expect": [{"optimizer": "adam", "solved_at_least": 0.9}]}  # fmt: skip
+    assert schema_errors(good) == [] and gdrun_accepts(good)
+    part = SCHEMA["properties"]["compare"]["properties"]
+    assert set(part) == {f.name for f in fields(Protocol)} - {"variants", *CONFIG_KEYS} | {"optimizers"}
+    for bad in ({**good, "lr": 0.1},  # a run's key in a comparison's file
+                {**good, "compare": {"optimizers": "sgd", "budgets": 5}},
+                {**good, "compare": {"optimizers": "sgd", "search": "bayes"}},
+                {**good, "expect": {"optimizer": "adam", "solved": 0.9}},
+                {**good, "expect": {"optimizer": "adam", "solved_at_least": 1.5}}):  # fmt: skip
+        assert schema_errors(bad) != [] and not gdrun_accepts(bad), bad
 
 
 def test_the_schema_command_prints_it(gdrun):

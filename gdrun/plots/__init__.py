@@ -12,7 +12,10 @@ and the picture follows from what the directory holds:
 * several runs (a comparison): all paths on one contour, all curves on one axis (:mod:`.runs`);
 * a sweep over one number: the final value against it, by status; over two: a heat map with the
   diverged region and the predicted bound where the diagnostics give one (:mod:`.sweeps`);
-* ``--terminal``: the curves drawn in the terminal with plotext (:mod:`.terminal`);
+* a tuned comparison (``gdrun compare``): the performance profile, the lr sensitivity and, for a
+  2-D function, the tuned paths on the contour (:mod:`.comparison`);
+* ``--terminal``: the curves drawn in the terminal with plotext (:mod:`.terminal`); a comparison's
+  performance profile (:mod:`.comparison`);
 * ``--animate``: a GIF of a fit or of a 2-D path.
 """
 
@@ -22,21 +25,28 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GdrunError
+from . import terminal as _text  # noqa: F401  loaded now: a first import later would set this package's ``terminal``
+# to the module, hiding the function of that name below (a second ``gdrun plot --terminal`` in one process)
 
 PLOT_FILE = "plot.png"  # what --plot writes into a run or sweep directory
 
 
 def read(paths: list[Path]) -> list[Any]:
-    """The records behind ``paths`` (run directories, a sweep directory, SWEEP_DIR/ID), checked:
-    one sweep alone, or runs; each with at least one recorded row."""
+    """The records behind ``paths`` (run directories, a sweep directory, SWEEP_DIR/ID, a comparison
+    directory), checked: one sweep or one comparison alone, or runs; each run with at least one
+    recorded row. A comparison directory reads as a run without rows: its record gets kind "compare"."""
+    from dataclasses import replace
+
     from ..runs import open_record
 
     records = [open_record(p) for p in paths]
-    sweeps = [r for r in records if r.kind == "sweep"]
-    if sweeps and len(records) > 1:
-        raise GdrunError(f"plot one sweep at a time: {sweeps[0].path} is a sweep, and {len(records) - 1} more path(s) were given")
+    records = [replace(r, kind="compare") if r.kind == "run" and r.summary.get("kind") == "compare" else r for r in records]
+    alone = [r for r in records if r.kind in ("sweep", "compare")]
+    if alone and len(records) > 1:
+        what = "sweep" if alone[0].kind == "sweep" else "comparison"
+        raise GdrunError(f"plot one {what} at a time: {alone[0].path} is a {what}, and {len(records) - 1} more path(s) were given")
     for r in records:
-        if r.kind != "sweep" and not _has_rows(r):
+        if r.kind not in ("sweep", "compare") and not _has_rows(r):
             raise GdrunError(f"{r.path} has no recorded rows yet (the run was stopped before its first step): nothing to plot")
     return records
 
@@ -52,6 +62,10 @@ def figure(records: list[Any], every: int | None = None):
         from .sweeps import sweep_figure
 
         return sweep_figure(records[0])
+    if records[0].kind == "compare":
+        from .comparison import figure as comparison_figure
+
+        return comparison_figure(records[0].path)
     if len(records) > 1:
         from .runs import overlay_figure
 
@@ -67,7 +81,7 @@ def figure(records: list[Any], every: int | None = None):
 
 def animation(records: list[Any], out: Path, every: int | None = None) -> Path:
     """An animated GIF of a fit (the model epoch by epoch) or of a 2-D path, written to ``out``."""
-    if len(records) != 1 or records[0].kind == "sweep":
+    if len(records) != 1 or records[0].kind in ("sweep", "compare"):
         raise GdrunError("--animate draws one run: a fit, or a run of a 1-D or 2-D function")
     if not Path(out).parent.is_dir():
         raise GdrunError(f"cannot write the animation {out}: no such folder {Path(out).parent}")
@@ -81,7 +95,11 @@ def animation(records: list[Any], out: Path, every: int | None = None) -> Path:
 
 
 def terminal(records: list[Any], width: int | None = None, height: int | None = None) -> str:
-    """The curves of ``records`` drawn as text for a terminal (plotext)."""
+    """The curves of ``records`` drawn as text for a terminal (plotext); a comparison's profile."""
+    if records[0].kind == "compare":
+        from .comparison import terminal_text
+
+        return terminal_text(records[0].path, width, height)
     from .terminal import draw
 
     return draw(records, width, height)
