@@ -174,7 +174,7 @@ def ranking_table(rows: list[dict[str, Any]], reach: float) -> Table:
 # gdrun compare FUNCTION --optimizer sgd,sgd:momentum=0.5..0.99,adam: every variant tuned with
 # the same budget, from the same starts, for the same steps, then ranked on held-out starts.
 # A variant's candidates over its tuning starts run as ONE engine batch (candidates x starts
-# runs); an observer notes the first step at which each run's value came within the target.
+# runs); an observer notes from which step each run's value stayed within the target.
 
 COMPARE_FILE = "compare.yaml"
 VARIANT_FILE = "variant-{k}.npz"
@@ -365,27 +365,36 @@ def draw_starts(protocol: Protocol, box: list[tuple[float, float]]) -> tuple[np.
     return points[: protocol.starts], points[protocol.starts :]
 
 
-class FirstHit:
-    """An engine observer: for each run, the first step whose value is below its threshold (-1:
-    none yet), and (for the first ``keep`` runs) the whole path."""
+class Settling:
+    """An engine observer: for each run, the last step at which its value was not below its
+    threshold (-1: none), so that the step from which it stayed below is that plus one; and (for the
+    first ``keep`` runs) the whole path. A run that dips below the target and leaves it again (a
+    too-large step bouncing across the valley) has not reached it."""
 
     def __init__(self, thresholds: np.ndarray, keep: int = 0):
         self.thresholds = np.asarray(thresholds, dtype=np.float64)
-        self.steps = np.full(len(self.thresholds), -1, dtype=np.int64)
+        self.last_above = np.full(len(self.thresholds), -1, dtype=np.int64)
         self.keep = keep
         self.paths: list[np.ndarray] = []
 
     def on_block(self, block) -> None:
-        rows = np.arange(len(block.steps))[:, None]
-        valid = rows <= block.last[None, :]  # a run's rows after its stop are not its own
-        below = (np.asarray(block.value, dtype=np.float64) < self.thresholds[None, :]) & valid
-        hit = below.any(axis=0) & (self.steps < 0)
-        if hit.any():
-            self.steps[hit] = np.asarray(block.steps)[np.argmax(below[:, hit], axis=0)]
+        rows = len(block.steps)
+        valid = np.arange(rows)[:, None] <= block.last[None, :]  # a run's rows after its stop are not its own
+        value = np.asarray(block.value, dtype=np.float64)
+        above = ~(value < self.thresholds[None, :]) & valid  # nan counts as not below
+        seen = above.any(axis=0)
+        if seen.any():
+            latest = rows - 1 - np.argmax(above[::-1, seen], axis=0)
+            self.last_above[seen] = np.asarray(block.steps)[latest]
         if self.keep:
             last = int(block.last[: self.keep].max(initial=-1))
             if last >= 0:
                 self.paths.append(np.array(block.x[: last + 1, : self.keep], dtype=np.float64))  # the engine reuses its buffers
+
+    def steps(self, final: np.ndarray) -> np.ndarray:
+        """Steps to target: from which step each run stayed below its threshold to its end (-1: it
+        did not end below it)."""
+        return np.where(np.asarray(final) < self.thresholds, self.last_above + 1, -1)
 
 
 @dataclass
@@ -480,7 +489,7 @@ def _batch(protocol: Protocol, problem: Problem, variant: Variant, lrs: np.ndarr
                        "init": problem.starts[0].tolist(), "explain": False})  # fmt: skip
     prepared = prepare(config, check_start=False)
     optimizer = get_optimizer(variant.optimizer, **per_run_options([read_options(variant.optimizer, s) for s in settings]))
-    hits = FirstHit(thresholds, keep)
+    hits = Settling(thresholds, keep)
     outcome = engine.run(prepared.problem, prepared.backend.asarray(starts), optimizer, lrs.reshape(-1, 1),
                          protocol.epochs, prepared.backend, engine.StopRule(), (hits,), interrupt, prepared.names)  # fmt: skip
     if outcome.error is not None:
@@ -490,7 +499,7 @@ def _batch(protocol: Protocol, problem: Problem, variant: Variant, lrs: np.ndarr
     final = np.asarray(outcome.value, dtype=np.float64)
     final = np.where(np.array(outcome.status) == "diverged", np.inf, final)  # a diverged run ends nowhere near
     paths = np.concatenate(hits.paths, axis=0).transpose(1, 0, 2) if hits.paths else np.empty((0, 0, 0))
-    return hits.steps, final, paths
+    return hits.steps(final), final, paths
 
 
 def tuned_candidate(steps: np.ndarray, final: np.ndarray) -> int:

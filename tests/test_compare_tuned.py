@@ -182,3 +182,33 @@ def test_protocol_round_trips_through_the_directory(rosenbrock):
     protocol = read_protocol(path)
     assert isinstance(protocol, Protocol) and protocol.variants == ("sgd", "sgd:momentum=0.9", "adam")
     assert protocol.budget == 12 and protocol.epochs == 1500 and protocol.target == 1e-6
+
+
+def test_ctrl_c_leaves_an_honest_interrupted_comparison(tmp_path):
+    """A real SIGINT while the first variant tunes (a huge step count): exit 130 at the next step,
+    the directory says interrupted, nothing half-written (what --resume then runs: the resume test)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import wait_for
+
+    runs = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "gdrun", "compare", "x**2 + 10*y**2", "--optimizer", "sgd,adam",
+                             "--target", "1e-8", "--f-star", "0", "--start-range", "-1,1", "--budget", "4", "--starts",
+                             "2", "--heldout", "2", "--epochs", "100000000", "--runs-dir", str(runs), "--quiet"],
+                            env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        wait_for(lambda: any(runs.glob("compare-*/summary.json")), timeout=120)
+        time.sleep(1.0)  # well into the first variant's batch
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 130, proc.stderr.read()
+    (path,) = runs.iterdir()
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and all("tuned" not in v for v in summary["variants"])
+    assert not list(path.glob("variant-*.npz")) and not list(path.glob(".*.tmp"))  # nothing half-written
