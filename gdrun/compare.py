@@ -686,7 +686,7 @@ def comparison_table(summary: dict[str, Any]) -> Table:
         tuned = ", ".join(f"{k} {val:.3g}" for k, val in v["tuned"].items()) + (" (edge)" if v.get("at_lr_edge") else "")
         table.add_row(str(v["rank"]), v["label"], tuned, f"{h['success_rate']:.0%}",
                       "-" if h["median_steps"] is None else f"{h['median_steps']:.0f}",
-                      "-" if h["q25_steps"] is None else f"{h['q25_steps']:.0f}-" + ("" if h["q75_steps"] is None
+                      "-" if h["q25_steps"] is None else f"{h['q25_steps']:.0f}-" + ("∞" if h["q75_steps"] is None
                                                                                    else f"{h['q75_steps']:.0f}"),
                       "-" if h["median_final"] is None else f"{h['median_final']:.3g}",
                       "-" if s is None else f"{s['lr_low']:.2g}-{s['lr_high']:.2g}")  # fmt: skip
