@@ -798,7 +798,8 @@ def plot(
     A 1-D function: f(x) with the iterates on it; 2-D: the path on a contour with the known minima;
     every run: value and |grad| against step; a fit: the data and the model before, during and
     after; several runs: one contour and one axis with a legend; a sweep over one number: the final
-    value against it by status, over two: a heat map with the diverged region and the predicted bound.
+    value against it by status, over two: a heat map with the diverged region and the predicted bound;
+    a comparison (gdrun compare): performance profiles, lr sensitivity and the tuned paths.
 
     Example:
 

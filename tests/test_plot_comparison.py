@@ -79,6 +79,9 @@ def make_comparison(root: Path, *, dim: int = 2, finished: int = 3, status: str 
             heldout[1] = -1  # one held-out start not solved
             paths = _paths(kind, float(lrs[tuned]) * {"adam": 2, "sgd": 0.4}.get(kind, 1), np.array(HELDOUT[:3])) if dim == 2 \
                 else np.zeros((0, 0, 0))  # fmt: skip
+            if kind == "sgd" and dim == 2:  # its third held-out path diverges: 1e300, then inf
+                paths[2, 40:] = paths[2, 40] * 10.0 ** np.minimum(np.arange(len(paths[2]) - 40), 300)[:, None]
+                paths[2, 80:] = np.inf
             np.savez(path / entry["file"], lrs=lrs, option_names=np.array(option_names, dtype=str),
                      options=np.array(options if options else np.zeros((len(lrs), 0)), dtype=np.float64),
                      tuning_steps=tuning, tuning_final=np.where(tuning >= 0, 1e-7, 1e-2), tuned=np.array(tuned),
@@ -143,7 +146,8 @@ def test_terminal_prints_the_profile_and_a_line_per_variant_by_rank(gdrun, tmp_p
     assert "fraction at target" in text and "steps" in text
     ranked = lines[-3:]
     assert [line.split()[1] for line in ranked] == ["adam", "sgd:momentum=0.9", "sgd"]
-    assert "% of held-out starts at target" in ranked[0]
+    adam = json.loads((path / "summary.json").read_text())["variants"][2]["heldout"]
+    assert ranked[0].rstrip().endswith(f"{100 * adam['success_rate']:.0f}% solved, median {adam['median_steps']:.0f} steps")
     assert "performance profile" in result.out
 
 
@@ -212,6 +216,8 @@ def test_contour_panel_with_paths_starts_and_minimum_for_2d_only(tmp_path):
         line = gids(ax, "path:")[f"path:{label}"]
         x, y = line.get_data()
         assert (x[0], y[0]) == tuple(first[0]) and (x[-1], y[-1]) == tuple(first[-1])
+    assert set(gids(ax, "diverging:")) == {"diverging:sgd:2"}  # the path that diverged ends in an X...
+    assert -3 < ax.get_xlim()[0] < ax.get_xlim()[1] < 3 and -3 < ax.get_ylim()[0] < ax.get_ylim()[1] < 4  # ...in view
     (starts,) = gids(ax, "starts").values()
     assert len(starts.get_xdata()) == 3  # the first three held-out starts, shared by the variants
     (minima,) = gids(ax, "minima").values()

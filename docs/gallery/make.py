@@ -1,7 +1,8 @@
 """Redraw the README's gallery: run each command with --plot into a temporary runs folder and keep
 its picture here, made small (a 128-colour palette).
 
-    python docs/gallery/make.py
+    python docs/gallery/make.py                       # every picture
+    python docs/gallery/make.py compare_rosenbrock    # the ones named
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ GALLERY = {
     "e5_parabola": "gdrun run configs/e5_parabola_minibatch_16.yaml --plot",
     "sweep_lr": "gdrun sweep configs/sweep_x2_which_lr_converges.yaml --explain --plot",
     "sweep_stability_map": "gdrun sweep configs/sweep_booth_lr_momentum_stability_map.yaml --explain --plot",
+    "compare_rosenbrock": "gdrun compare rosenbrock --optimizer sgd,sgd:momentum=0.9,sgd:momentum=0.9:nesterov=true,adam,"
+                          "rmsprop,adagrad --target 1e-6 --plot",
+    "compare_rastrigin": "gdrun compare rastrigin --optimizer sgd,sgd:momentum=0.9,adam,rmsprop,adagrad --target 1 --plot",
 }  # fmt: skip
 
 
@@ -36,7 +40,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="gdrun-gallery-"))
     env = {**os.environ, "GDRUN_CACHE_DIR": str(work / "cache")}
     try:
-        for name, command in GALLERY.items():
+        chosen = sys.argv[1:] or list(GALLERY)
+        for name in chosen:
+            command = GALLERY[name]
             runs = work / name
             argv = [sys.executable, "-m", "gdrun", *command.split()[1:], "--runs-dir", str(runs), "--quiet"]
             done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)

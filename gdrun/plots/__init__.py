@@ -40,11 +40,13 @@ def read(paths: list[Path]) -> list[Any]:
     from ..runs import open_record
 
     records = [open_record(p) for p in paths]
-    records = [replace(r, kind="compare") if r.kind == "run" and r.summary.get("kind") == "compare" else r for r in records]
+    records = [replace(r, kind="compare") if r.kind == "run" and r.summary.get("kind") == "compare" else r
+               for r in records]  # fmt: skip
     alone = [r for r in records if r.kind in ("sweep", "compare")]
     if alone and len(records) > 1:
         what = "sweep" if alone[0].kind == "sweep" else "comparison"
-        raise GdrunError(f"plot one {what} at a time: {alone[0].path} is a {what}, and {len(records) - 1} more path(s) were given")
+        raise GdrunError(f"plot one {what} at a time: {alone[0].path} is a {what}, "
+                         f"and {len(records) - 1} more path(s) were given")  # fmt: skip
     for r in records:
         if r.kind not in ("sweep", "compare") and not _has_rows(r):
             raise GdrunError(f"{r.path} has no recorded rows yet (the run was stopped before its first step): nothing to plot")

@@ -14,7 +14,8 @@ fast, and how much its learning rate matters, read from the comparison directory
 A comparison still running, or cut off, draws what its variants have written so far and says
 "(incomplete)" in its title. Every artist a test (or a reader) looks for carries a gid:
 ``profile:<label>``, ``sensitivity:<label>``, ``tuned:<label>``, ``range:<label>``,
-``path:<label>``, ``not-reached``, ``starts``, ``minima``, ``contour``; the axes carry a label:
+``candidates:<label>``, ``path:<label>`` (the first path), ``diverging:<label>:<i>`` (where the
+i-th path left the picture), ``not-reached``, ``starts``, ``minima``, ``contour``; the axes carry a label:
 "profile", "sensitivity", "paths".
 """
 
@@ -268,12 +269,13 @@ def _profile_panel(ax, comparison: Comparison, ranked: list[Variant]) -> None:
     """Fraction of held-out starts solved against steps, one step line per variant, legend by rank."""
     epochs = comparison.epochs
     reached = []
-    for v in ranked:
+    for order, v in enumerate(ranked):
         if not v.has("heldout_steps"):
             ax.plot([], [], color=v.color, ls=":", label=v.legend(), gid=f"profile:{v.label}")  # a legend entry only
             continue
         x, y = profile(v.data["heldout_steps"], epochs)
-        ax.step(x, y, where="post", color=v.color, lw=2.0, label=v.legend(), gid=f"profile:{v.label}")
+        ax.step(x, y, where="post", color=v.color, lw=2.0, label=v.legend(), gid=f"profile:{v.label}",
+                zorder=3 + len(ranked) - order)  # the best on top where lines overlap (at 0, at 1)
         steps = v.data["heldout_steps"]
         reached.append(steps[steps > 0])
     positive = np.concatenate(reached) if reached else np.zeros(0)
@@ -282,14 +284,17 @@ def _profile_panel(ax, comparison: Comparison, ranked: list[Variant]) -> None:
         ax.set_xlim(0, epochs * 1.05 if epochs else None)
     else:
         ax.set_xlim(0, epochs * 1.02 if epochs else None)
-    ax.set_ylim(-0.02, 1.02)
+    columns = 1 if len(ranked) <= 4 else 2
+    share = min(0.6, 0.08 + 0.047 * math.ceil(len(ranked) / columns))  # of the axes' height the legend takes
+    ax.set_ylim(-0.02, 1.02 + 1.04 * share / (1 - share))  # room above 1 for the legend: no line under it
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_xlabel("steps" + (" (symlog)" if ax.get_xscale() == "symlog" else ""))
     ax.set_ylabel("fraction of held-out starts at target")
     ax.set_title("performance profile (held-out starts)", fontsize="medium")
     ax.grid(True, alpha=0.3)
     if comparison.variants:
-        ax.legend(loc="best", fontsize=8, framealpha=0.85,
-                  title="by rank: variant (tuned)", title_fontsize=8)  # fmt: skip
+        ax.legend(loc="upper left", ncols=columns, fontsize=8, framealpha=0.85, title="by rank: variant (tuned)",
+                  title_fontsize=8)  # fmt: skip
     ax.set_label("profile")
 
 
@@ -314,12 +319,16 @@ def _sensitivity_panel(ax, comparison: Comparison, ranked: list[Variant]) -> Non
         y = np.where(np.isfinite(medians), medians, level)
         ax.plot(lrs[index], y[index], color=v.color, lw=1.6, marker="o", ms=4, gid=f"sensitivity:{v.label}",
                 label=v.legend())  # fmt: skip
+        if len(index) < len(lrs):  # options searched too: the other candidates as a faint cloud
+            rest = np.setdiff1d(np.arange(len(lrs)), index)
+            ax.plot(lrs[rest], y[rest], ls="none", marker=".", ms=5, color=v.color, alpha=0.35, zorder=1,
+                    gid=f"candidates:{v.label}")  # fmt: skip
         t = v.tuned_index()
         if t is not None:
             ax.plot([lrs[t]], [y[t]], ls="none", marker="*", ms=15, mfc=v.color, mec="black", zorder=5,
                     gid=f"tuned:{v.label}")  # fmt: skip
         window = v.entry.get("sensitivity")
-        if t is not None and isinstance(window, dict) and all(isinstance(window.get(k), (int, float)) for k in ("lr_low", "lr_high")):
+        if t is not None and isinstance(window, dict) and all(_number(window.get(k)) for k in ("lr_low", "lr_high")):
             ax.plot([window["lr_low"], window["lr_high"]], [y[t], y[t]], color=v.color, lw=7, alpha=0.3,
                     solid_capstyle="butt", zorder=2, gid=f"range:{v.label}")  # fmt: skip
     ax.set_xscale("log")
@@ -327,18 +336,29 @@ def _sensitivity_panel(ax, comparison: Comparison, ranked: list[Variant]) -> Non
         ax.set_yscale("log")
     ax.axhline(level, color="0.35", ls="--", lw=1.0, gid="not-reached")
     ax.text(0.01, level, f"not reached (> {epochs} steps)", transform=blended_transform_factory(ax.transAxes, ax.transData),
-            va="bottom", ha="left", fontsize=8, color="0.3", bbox={"fc": "white", "ec": "none", "alpha": 0.7, "pad": 1})  # fmt: skip
-    low = max(finite.min() if finite.size else 1.0, 1.0)
-    ax.set_ylim(low / 2.5 if log else 0, level * (1.5 if log else 1.08))
+            va="bottom", ha="left", fontsize=8, color="0.3",
+            bbox={"fc": "white", "ec": "none", "alpha": 0.7, "pad": 1})  # fmt: skip
+    handles = [Line2D([], [], ls="none", marker="*", ms=12, mfc="white", mec="black", label="tuned lr")]
+    if any(len(index) < len(lrs) for _, index, lrs, _ in series):
+        handles.append(Line2D([], [], ls="none", marker=".", ms=7, color="0.4", alpha=0.5,
+                              label="other candidates (other option values)"))  # fmt: skip
+    if any(isinstance(v.entry.get("sensitivity"), dict) for v, *_ in series):
+        handles.append(Line2D([], [], color="0.5", lw=7, alpha=0.3, label="sensitivity range (lr_low .. lr_high)"))
+    share = 0.05 + 0.047 * len(handles)  # of the axes' height the legend takes, above "not reached"
+    if log:
+        bottom, top = max(finite.min(), 1.0) / 2.5, level * 1.3
+        ax.set_ylim(bottom, math.exp((math.log(top) - share * math.log(bottom)) / (1 - share)))
+    else:
+        ax.set_ylim(0, level * 1.04 / (1 - share))
+    lo, hi = ax.get_ylim()
+    ax.set_yticks([t for t in ax.get_yticks() if lo <= t <= level])  # none in the legend's room
+    ax.set_ylim(lo, hi)
     ax.set_xlabel("lr (log)")
     ax.set_ylabel("median steps to target, tuning starts" + (" (log)" if log else ""))
     ax.set_title("lr sensitivity (other options at their tuned values)", fontsize="medium")
     ax.grid(True, which="major", alpha=0.3)
-    handles = [Line2D([], [], ls="none", marker="*", ms=12, mfc="white", mec="black", label="tuned lr")]
-    if any(isinstance(v.entry.get("sensitivity"), dict) for v, *_ in series):
-        handles.append(Line2D([], [], color="0.5", lw=7, alpha=0.3, label="sensitivity range (lr_low .. lr_high)"))
     if series:
-        ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.85)
+        ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.85)
     else:
         ax.text(0.5, 0.5, "no variant has tuning results yet", transform=ax.transAxes, ha="center", color="0.3")
     ax.set_label("sensitivity")
@@ -346,41 +366,48 @@ def _sensitivity_panel(ax, comparison: Comparison, ranked: list[Variant]) -> Non
 
 def _paths_panel(fig, ax, comparison: Comparison, ranked: list[Variant]) -> None:
     """The tuned setting's held-out paths on the contour (the run plots' contour and minima)."""
-    from .runs import MINIMUM_COLOR, _filled_contour, _region
+    from matplotlib.lines import Line2D
+
+    from .runs import GRID, MINIMUM_COLOR, _filled_contour, _region
 
     names = comparison.names
-    drawn = [(v, _finite_paths(v.data["heldout_paths"])) for v in ranked if v.has("heldout_paths")]
-    drawn = [(v, paths) for v, paths in drawn if paths]
     f, minima = _function(comparison)
-    points = np.concatenate([p for _, paths in drawn for p in paths] or [np.zeros((0, 2))])
-    if not len(points) and not len(minima):
+    raw = [(v, _finite_paths(v.data["heldout_paths"])) for v in ranked if v.has("heldout_paths")]
+    raw = [(v, paths) for v, paths in raw if paths]
+    if not raw:
         ax.text(0.5, 0.5, "no held-out paths yet", transform=ax.transAxes, ha="center", color="0.3")
         ax.set_label("paths")
         return
-    box = _region(points if len(points) else minima, minima)
+    starts = np.array([p[0] for _, paths in raw for p, _ in paths])
+    limit = _box(np.vstack([starts, minima]), widen=1.0)  # beyond it a path has left the region the starts cover
+    raw = [(v, [(p, gone or not _inside(p, limit).all()) for p, gone in paths]) for v, paths in raw]
+    sane = [p for _, paths in raw for p, gone in paths if not gone]
+    visible = _box(np.vstack([starts, minima, *sane]), widen=0.0)
+    drawn = [(v, [(_until_outside(p, visible) if gone else p, gone) for p, gone in paths]) for v, paths in raw]
+    points = np.concatenate([p for _, paths in drawn for p, _ in paths])
+    with np.errstate(all="ignore"):
+        box = _region(points, minima)
     if f is not None:
-        from .runs import GRID
-
         X, Y = np.meshgrid(np.linspace(*box[0], GRID), np.linspace(*box[1], GRID))
         Z = f(np.column_stack([X.ravel(), Y.ravel()])).reshape(X.shape)
         f_star = comparison.summary.get("f_star")
-        floor = float(f_star) if isinstance(f_star, (int, float)) else (float(np.nanmin(f(minima))) if len(minima) else None)
+        floor = float(f_star) if _number(f_star) else (float(np.nanmin(f(minima))) if len(minima) else None)
         _filled_contour(fig, ax, X, Y, Z, floor)
-    starts = []
+    left = False
     for order, (v, paths) in enumerate(drawn):
-        for i, p in enumerate(paths):
+        for i, (p, escaped) in enumerate(paths):
             keep = decimate(len(p), p)
             first = i == 0
             ax.plot(p[keep, 0], p[keep, 1], color=v.color, lw=max(1.2, 2.6 - 0.5 * order) if first else 0.9,
                     alpha=0.95 if first else 0.4, zorder=3 if first else 2, gid=f"path:{v.label}" if first else None,
                     label=v.legend() if first else None)  # fmt: skip
-            ax.plot(p[-1, 0], p[-1, 1], ls="none", marker="s", ms=6 if first else 4, mfc=v.color, mec="black",
-                    alpha=1.0 if first else 0.5, zorder=4)  # fmt: skip
-            starts.append(p[0])
-    if starts:
-        s = np.unique(np.round(np.array(starts), 12), axis=0)
-        ax.plot(s[:, 0], s[:, 1], ls="none", marker="o", ms=11, mfc="none", mec="black", mew=2.0, zorder=5,
-                gid="starts", label="held-out starts")  # fmt: skip
+            ax.plot(p[-1, 0], p[-1, 1], ls="none", marker="X" if escaped else "s", ms=10 if escaped else 6 if first else 4,
+                    mfc=v.color, mec="black", alpha=1.0 if first or escaped else 0.5, zorder=4.5 if escaped else 4,
+                    gid=f"diverging:{v.label}:{i}" if escaped else None)  # fmt: skip
+            left = left or escaped
+    starts = np.unique(np.round(np.array([p[0] for _, paths in drawn for p, _ in paths]), 12), axis=0)
+    ax.plot(starts[:, 0], starts[:, 1], ls="none", marker="o", ms=11, mfc="none", mec="black", mew=2.0, zorder=5,
+            gid="starts", label="held-out starts")  # fmt: skip
     shown = minima[np.all((minima >= box[:, 0]) & (minima <= box[:, 1]), axis=1)] if len(minima) else minima
     if len(shown):
         ax.plot(shown[:, 0], shown[:, 1], ls="none", marker="*", ms=16, mfc=MINIMUM_COLOR, mec="black", zorder=6,
@@ -389,23 +416,47 @@ def _paths_panel(fig, ax, comparison: Comparison, ranked: list[Variant]) -> None
     ax.set_ylim(*box[1])
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
-    count = max((len(paths) for _, paths in drawn), default=0)
+    count = max(len(paths) for _, paths in drawn)
     ax.set_title(f"tuned paths from {count} held-out start{'s' if count != 1 else ''} (first solid)", fontsize="medium")
-    ax.legend(loc="best", fontsize=8, framealpha=0.85)
+    handles = [Line2D([], [], ls="none", marker="o", ms=9, mfc="none", mec="black", mew=2.0, label="held-out starts"),
+               Line2D([], [], ls="none", marker="s", ms=6, mfc="0.6", mec="black", label="end (the variant's colour)")]
+    if left:
+        handles.append(Line2D([], [], ls="none", marker="X", ms=9, mfc="0.6", mec="black",
+                              label="left the picture (diverging or wandering)"))  # fmt: skip
+    if len(shown):
+        handles.append(Line2D([], [], ls="none", marker="*", ms=13, mfc=MINIMUM_COLOR, mec="black", label="known minimum"))
+    ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.85)  # the variants' colours: the profile's legend
     ax.set_label("paths")
 
 
-def _finite_paths(paths: np.ndarray) -> list[np.ndarray]:
-    """Each path's rows up to its first non-finite one (a diverged path ends where it left the numbers)."""
+def _finite_paths(paths: np.ndarray) -> list[tuple[np.ndarray, bool]]:
+    """Each path's rows up to its first non-finite one, and whether it had one (it diverged)."""
     out = []
     for p in np.asarray(paths, dtype=np.float64).reshape(-1, *np.shape(paths)[-2:]) if np.size(paths) else []:
         if p.shape[-1] != 2:
             continue
         bad = np.flatnonzero(~np.isfinite(p).all(axis=1))
-        p = p[: bad[0]] if len(bad) else p
-        if len(p):
-            out.append(p)
+        if len(p[: bad[0]] if len(bad) else p):
+            out.append((p[: bad[0]] if len(bad) else p, bool(len(bad))))
     return out
+
+
+def _box(points: np.ndarray, widen: float) -> np.ndarray:
+    """(2, 2: low, high) the box of ``points``, widened by ``widen`` times its size (at least 1) on each side."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    pad = widen * np.maximum(hi - lo, 1.0)
+    return np.column_stack([lo - pad, hi + pad])
+
+
+def _inside(path: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Which rows of ``path`` lie in ``box``."""
+    return np.all((path >= box[:, 0]) & (path <= box[:, 1]), axis=1)
+
+
+def _until_outside(path: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """A diverging path up to where it first leaves the picture (at least its start)."""
+    out = np.flatnonzero(~_inside(path, box))
+    return path[: max(1, int(out[0]))] if len(out) else path
 
 
 def _function(comparison: Comparison):
@@ -426,23 +477,24 @@ def _function(comparison: Comparison):
         points = [p for p in known_minima(record) if len(p) == 2]
     except Exception:  # noqa: BLE001
         points = []
-    minima = np.array(points, dtype=np.float64).reshape(len(points), 2)[:, np.argsort(order)] if points else np.zeros((0, 2))
+    minima = np.array(points, dtype=np.float64).reshape(len(points), 2)[:, np.argsort(order)]
     return (lambda X: f(np.asarray(X)[:, order])), minima
 
 
 # ---------------------------------------------------------------------------- the terminal
 
 
-def terminal_text(directory: Path, width: int | None = None, height: int | None = None, color: bool | None = None) -> str:
+def terminal_text(directory: Path, width: int | None = None, height: int | None = None,
+                  color: bool | None = None) -> str:  # fmt: skip
     """The performance profile drawn as text (plotext), a line per variant in rank order below it."""
-    from .terminal import ANSI, MIN_HEIGHT, _count_ticks, _curve, _figure, _fit_width, size, wants_colour
+    from .terminal import ANSI, MIN_HEIGHT, _count_ticks, _curve, _figure, _fit_width, _legend, size, wants_colour
 
     comparison = read_comparison(directory)
     width, height = size(width, height)
     colour = wants_colour() if color is None else bool(color)
     ranked = sorted(comparison.variants, key=lambda v: (v.rank, v.index))
     rows = [_row(v) for v in ranked]
-    table = [(r if len(r) <= width else r[: width - 1] + "…").ljust(width) for r in rows][: max(0, height - MIN_HEIGHT)]
+    table = [_short(r, width).ljust(width) for r in rows][: max(0, height - MIN_HEIGHT)]  # the plot keeps MIN_HEIGHT
     fig = _figure(width, height - len(table), colour)
     epochs = comparison.epochs
     xs, ys = [], []
@@ -461,7 +513,7 @@ def terminal_text(directory: Path, width: int | None = None, height: int | None 
     positions, labels = _count_ticks(0.0, float(max(epochs, 1)), max(1, (width - 10) // 9))
     fig.ruler("x").ticks(positions, labels)
     if xs:
-        fig.legend(x=float(max(epochs, 1)), y=0.0, ha="right", va="bottom", relative=True)
+        _legend(fig, [(xs, ys)])  # in the emptiest corner
     out = fig.build().string(colorless=not colour)
     lines = out.split("\n")
     if lines and ANSI.sub("", lines[-1]) == "":
@@ -473,13 +525,13 @@ def terminal_text(directory: Path, width: int | None = None, height: int | None 
 
 
 def _row(v: Variant) -> str:
-    """'1. adam (lr 0.0123): 97% of held-out starts at target, median 812 steps'."""
+    """'1. adam (lr 0.0123): 97% solved, median 812 steps' (of the held-out starts)."""
     rank = f"{int(v.rank)}." if math.isfinite(v.rank) else "-."
     heldout = v.entry.get("heldout")
     if not isinstance(heldout, dict):
         return f"{rank} {v.legend()}"
     rate, median = heldout.get("success_rate"), heldout.get("median_steps")
-    parts = [f"{100 * rate:.0f}% of held-out starts at target" if isinstance(rate, (int, float)) else "success ?"]
+    parts = [f"{100 * rate:.0f}% solved" if isinstance(rate, (int, float)) else "solved ?"]
     parts.append(f"median {median:.0f} steps" if isinstance(median, (int, float)) else "median: not reached")
     return f"{rank} {v.legend()}: {', '.join(parts)}"
 
