@@ -1,7 +1,13 @@
-"""Optimizers side by side: ``gdrun minimize rosenbrock --optimizer sgd,sgd:momentum=0.9,adam``.
+"""Comparing optimizers: the one home of both modes.
 
-Each variant is an ordinary run with its own run directory; the comparison ends with one table
-ranked by final value, then by the steps needed to come within ``reach`` of the best known value.
+Untuned, side by side (``gdrun minimize rosenbrock --optimizer sgd,sgd:momentum=0.9,adam``, or
+``gdrun compare ... --no-tune``): each variant is an ordinary run at the given lr with its own run
+directory; one table ranked by final value, then by the steps needed to come within ``reach`` of
+the best known value.
+
+Tuned (``gdrun compare rosenbrock --optimizer ... --target 1e-6``): every variant searched with the
+same budget from the same starts for the same steps, then ranked on held-out starts (see the
+second half of this module, and the README's "Which optimizer is best here?").
 """
 
 from __future__ import annotations
@@ -511,7 +517,7 @@ def tuned_candidate(steps: np.ndarray, final: np.ndarray) -> int:
     return int(np.lexsort((med_final, med_steps))[0])
 
 
-def figures(data: dict[str, np.ndarray], epochs: int) -> dict[str, Any]:
+def figures(data: dict[str, np.ndarray]) -> dict[str, Any]:
     """A variant's report: its tuned setting and its held-out (and tuning) figures."""
     tuned = int(data["tuned"])
     h = data["heldout_steps"]
@@ -632,7 +638,7 @@ def run_comparison(protocol: Protocol, runs_dir: str | Path, resume: Path | None
                         break
                     with atomic_file(file) as f:
                         np.savez(f, **data)
-                entry.update(figures(data, protocol.epochs))
+                entry.update(figures(data))
                 lrs = data["lrs"]
                 entry["at_lr_edge"] = bool(len(lrs) > 1 and entry["tuned"]["lr"] in (lrs.min(), lrs.max()))
                 ranking(variants)
