@@ -674,17 +674,26 @@ def read_protocol(path: Path) -> Protocol:
     return validate_protocol(data)
 
 
+#: the report's columns: (heading, what it holds, as the caption says)
+REPORT_COLUMNS = (("#", "rank"), ("optimizer", "variant"), ("tuned", "setting"), ("solved", "share of held-out starts"),
+                  ("steps", "median steps to the target"), ("IQR", "their quartiles"),
+                  ("f at end", "median final f"), ("lr within 2x", "lrs whose median steps are within 2x"))  # fmt: skip
+
+
 def comparison_table(summary: dict[str, Any]) -> Table:
-    """The ranked report: per variant its tuned setting and held-out figures."""
+    """The ranked report: per variant its tuned setting and held-out figures (fits 80 columns)."""
     target = (f"f - f* < {summary['target']:g}" if summary.get("target") is not None
               else f"f - f* < {summary['target_fraction']:g} of the start's gap")  # fmt: skip
     table = Table(title=f"{summary['function']}: tuned on {summary['starts']} starts ({summary['search']}, "
                         f"{summary['budget']} settings each), ranked on {summary['heldout']} held-out starts; "
-                        f"target {target} within {summary['epochs']} steps", title_justify="left")  # fmt: skip
-    for column in ("#", "optimizer", "tuned", "solved", "median steps", "IQR", "median f at end", "lr within 2x"):
-        table.add_column(column, justify="left" if column in ("optimizer", "tuned") else "right")
-    ordered = sorted(summary["variants"], key=lambda v: v.get("rank") or math.inf)
-    for v in ordered:
+                        f"target {target} within {summary['epochs']} steps", title_justify="left",
+                  caption="steps, IQR and f at end: medians and quartiles over the held-out starts (∞: not solved)",
+                  caption_justify="left", box=None, header_style="bold", pad_edge=False, padding=(0, 1))  # fmt: skip
+    for heading, _ in REPORT_COLUMNS:
+        table.add_column(heading, justify="left" if heading in ("optimizer", "tuned") else "right",
+                         overflow="fold" if heading == "optimizer" else "ellipsis",  # a variant's label is never cut
+                         no_wrap=heading != "optimizer", min_width=len(heading) if heading == "optimizer" else None)
+    for v in sorted(summary["variants"], key=lambda v: v.get("rank") or math.inf):
         if "heldout" not in v:
             table.add_row("-", v["label"], "not run", "", "", "", "", "")
             continue

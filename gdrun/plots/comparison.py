@@ -368,7 +368,7 @@ def _paths_panel(fig, ax, comparison: Comparison, ranked: list[Variant]) -> None
     """The tuned setting's held-out paths on the contour (the run plots' contour and minima)."""
     from matplotlib.lines import Line2D
 
-    from .runs import GRID, MINIMUM_COLOR, _filled_contour, _region
+    from .runs import GRID, MINIMUM_COLOR, _filled_contour, _region, minima_and_box
 
     names = comparison.names
     f, minima = _function(comparison)
@@ -408,14 +408,7 @@ def _paths_panel(fig, ax, comparison: Comparison, ranked: list[Variant]) -> None
     starts = np.unique(np.round(np.array([p[0] for _, paths in drawn for p, _ in paths]), 12), axis=0)
     ax.plot(starts[:, 0], starts[:, 1], ls="none", marker="o", ms=11, mfc="none", mec="black", mew=2.0, zorder=5,
             gid="starts", label="held-out starts")  # fmt: skip
-    shown = minima[np.all((minima >= box[:, 0]) & (minima <= box[:, 1]), axis=1)] if len(minima) else minima
-    if len(shown):
-        ax.plot(shown[:, 0], shown[:, 1], ls="none", marker="*", ms=16, mfc=MINIMUM_COLOR, mec="black", zorder=6,
-                gid="minima", label="known minimum")  # fmt: skip
-    ax.set_xlim(*box[0])
-    ax.set_ylim(*box[1])
-    ax.set_xlabel(names[0])
-    ax.set_ylabel(names[1])
+    minima_and_box(ax, minima, box, names)
     count = max(len(paths) for _, paths in drawn)
     ax.set_title(f"tuned paths from {count} held-out start{'s' if count != 1 else ''} (first solid)", fontsize="medium")
     handles = [Line2D([], [], ls="none", marker="o", ms=9, mfc="none", mec="black", mew=2.0, label="held-out starts"),
@@ -423,7 +416,7 @@ def _paths_panel(fig, ax, comparison: Comparison, ranked: list[Variant]) -> None
     if left:
         handles.append(Line2D([], [], ls="none", marker="X", ms=9, mfc="0.6", mec="black",
                               label="left the picture (diverging or wandering)"))  # fmt: skip
-    if len(shown):
+    if any(line.get_gid() == "minima" for line in ax.lines):
         handles.append(Line2D([], [], ls="none", marker="*", ms=13, mfc=MINIMUM_COLOR, mec="black", label="known minimum"))
     ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.85)  # the variants' colours: the profile's legend
     ax.set_label("paths")
@@ -487,7 +480,7 @@ def _function(comparison: Comparison):
 def terminal_text(directory: Path, width: int | None = None, height: int | None = None,
                   color: bool | None = None) -> str:  # fmt: skip
     """The performance profile drawn as text (plotext), a line per variant in rank order below it."""
-    from .terminal import ANSI, MIN_HEIGHT, _count_ticks, _curve, _figure, _fit_width, _legend, size, wants_colour
+    from .terminal import MIN_HEIGHT, _count_ticks, _curve, _figure, _fit_width, _legend, finish, size, wants_colour
 
     comparison = read_comparison(directory)
     width, height = size(width, height)
@@ -514,14 +507,7 @@ def terminal_text(directory: Path, width: int | None = None, height: int | None 
     fig.ruler("x").ticks(positions, labels)
     if xs:
         _legend(fig, [(xs, ys)])  # in the emptiest corner
-    out = fig.build().string(colorless=not colour)
-    lines = out.split("\n")
-    if lines and ANSI.sub("", lines[-1]) == "":
-        lines.pop()
-    lines += table
-    if not colour:
-        lines = [ANSI.sub("", line) for line in lines]
-    return "\n".join(lines)
+    return finish(fig, table, colour)
 
 
 def _row(v: Variant) -> str:

@@ -172,17 +172,21 @@ def _contour_panel(fig, ax, f, runs: list[_Run], minima: np.ndarray, names: tupl
     cs = _filled_contour(fig, ax, X, Y, Z, floor)
     for i, run in enumerate(runs):
         _draw_path(ax, run, lambda r, idx: (r.path.x[idx, 0], r.path.x[idx, 1]), markers, len(runs) > 1, i)
-    if len(minima):
-        shown = minima[np.all((minima >= box[:, 0]) & (minima <= box[:, 1]), axis=1)]
-        if len(shown):
-            ax.plot(shown[:, 0], shown[:, 1], ls="none", marker="*", ms=16, mfc=MINIMUM_COLOR, mec="black", zorder=6,
-                    gid="minima", label="known minimum")  # fmt: skip
+    minima_and_box(ax, minima, box, names)
+    ax.set_label("function")
+    return cs
+
+
+def minima_and_box(ax, minima: np.ndarray, box: np.ndarray, names) -> None:
+    """The known minima inside ``box`` as stars, the axes limited to ``box`` and named."""
+    shown = minima[np.all((minima >= box[:, 0]) & (minima <= box[:, 1]), axis=1)] if len(minima) else minima
+    if len(shown):
+        ax.plot(shown[:, 0], shown[:, 1], ls="none", marker="*", ms=16, mfc=MINIMUM_COLOR, mec="black", zorder=6,
+                gid="minima", label="known minimum")  # fmt: skip
     ax.set_xlim(*box[0])
     ax.set_ylim(*box[1])
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
-    ax.set_label("function")
-    return cs
 
 
 def _filled_contour(fig, ax, X, Y, Z, floor: float | None = None):

@@ -54,11 +54,15 @@ def draw(records: list[Any], width: int | None = None, height: int | None = None
         fig, legend = _overlay(records, width, height, colour)
     else:
         fig, legend = _single(records[0], width, height, colour)
-    text = fig.build().string(colorless=not colour)
-    lines = text.split("\n")
+    return finish(fig, legend, colour)
+
+
+def finish(fig, below: list[str], colour: bool) -> str:
+    """The plotext figure as text, with ``below`` under it (and without colour codes unless asked)."""
+    lines = fig.build().string(colorless=not colour).split("\n")
     if lines and ANSI.sub("", lines[-1]) == "":
         lines.pop()
-    lines += legend
+    lines += below
     if not colour:
         lines = [ANSI.sub("", line) for line in lines]
     return "\n".join(lines)
