@@ -600,7 +600,9 @@ def run_comparison(protocol: Protocol, runs_dir: str | Path, resume: Path | None
     import yaml
 
     from .engine import Interrupt
-    from .runs import DirLock, SUMMARY_FILE, SUMMARY_RESERVE, atomic_file, create_run_dir, write_atomic, write_json
+    from .runs import (
+        DirLock, SUMMARY_FILE, SUMMARY_RESERVE, atomic_file, create_run_dir, io_error, write_atomic, write_json,
+    )  # fmt: skip
 
     problem = set_up(protocol)
     parsed = [parse_variant(label) for label in protocol.variants]
@@ -648,9 +650,21 @@ def run_comparison(protocol: Protocol, runs_dir: str | Path, resume: Path | None
                 status = "completed"
     except KeyboardInterrupt:
         status = "interrupted"
+    except OSError as exc:  # a full disk: the directory says so; one line for the user (exit 4 when full)
+        status, failure = "failed", f"{exc.strerror or exc}"
+        raise io_error(f"{path}: cannot go on with the comparison", exc) from None
+    except BaseException as exc:  # a crash: the directory says so, then the error goes on
+        status, failure = "failed", f"{type(exc).__name__}: {exc}"
+        raise
     finally:
         summary = comparison_summary(protocol, problem, path, ranking(variants), status, time.perf_counter() - started)
-        write_json(path / SUMMARY_FILE, summary)
+        if status == "failed":
+            summary["reason"] = failure
+        try:
+            write_json(path / SUMMARY_FILE, summary)
+        except OSError:  # the disk is full: on a failure, its own error is the one to report
+            if status != "failed":
+                raise
         if lock is not None:
             lock.release()
     return summary, path

@@ -212,3 +212,27 @@ def test_ctrl_c_leaves_an_honest_interrupted_comparison(tmp_path):
     summary = json.loads((path / "summary.json").read_text())
     assert summary["status"] == "interrupted" and all("tuned" not in v for v in summary["variants"])
     assert not list(path.glob("variant-*.npz")) and not list(path.glob(".*.tmp"))  # nothing half-written
+
+
+def test_a_crash_mid_comparison_leaves_it_failed_with_the_reason(tmp_path, monkeypatch):
+    import gdrun.compare as compare
+    import gdrun.errors as gdrun_errors
+
+    protocol = validate_protocol({**QUADRATIC, "variants": "sgd,adam", "budget": 3, "starts": 2, "heldout": 2})
+    real = compare.run_variant
+    calls = []
+
+    def second_fails(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(*args)
+
+    monkeypatch.setattr(compare, "run_variant", second_fails)
+    with pytest.raises(gdrun_errors.RunError) as info:  # one line, exit 4: the disk is full
+        compare.run_comparison(protocol, tmp_path)
+    assert info.value.exit_code == 4 and "disk full" in str(info.value) and "\n" not in str(info.value)
+    (path,) = tmp_path.iterdir()
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["status"] == "failed" and "No space left on device" in summary["reason"]
+    assert "heldout" in summary["variants"][0] and (path / "variant-0.npz").exists()
