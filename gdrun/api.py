@@ -226,12 +226,13 @@ def config_from_keywords(raw: dict[str, Any], keys: dict[str, Any]) -> dict[str,
             data["stop"] = {**(data.get("stop") or {}), STOP_SHORTHANDS[key]: value}
         elif key not in KEYS:
             raise InputError(f"unknown keyword argument {key!r}{suggest_key(key)}")
-        elif key == "optimizer" and isinstance(value, str) and ":" in value:
-            spec = parse_spec("optimizer", value)
-            data["optimizer"] = spec.pop("name")
-            if "lr" in spec:
-                data["lr"] = spec.pop("lr")
-            data["optimizer_options"] = {**(data.get("optimizer_options") or {}), **spec}
+        elif key == "optimizer" and isinstance(value, str) and ":" in value:  # as --optimizer adam:eps=1e-3
+            from .compare import optimizer_variant
+
+            data["optimizer"], lr, options = optimizer_variant(value)
+            if lr is not None:
+                data["lr"] = lr
+            data["optimizer_options"] = {**(data.get("optimizer_options") or {}), **options}
         elif key == "schedule" and isinstance(value, str):
             data["schedule"] = parse_spec("schedule", value)
         elif isinstance(value, np.ndarray):

@@ -267,7 +267,7 @@ class Protocol:
 
 def validate_protocol(raw: dict[str, Any]) -> Protocol:
     """The comparison's settings, checked (one-line errors naming the key)."""
-    from .config import parse_let, parse_range
+    from .config import FIELDS, parse_range
     from .inputs import MAX_EPOCHS, number, show
 
     raw = dict(raw)
@@ -313,15 +313,9 @@ def validate_protocol(raw: dict[str, Any]) -> Protocol:
         values["f_star"] = number("f_star", raw["f_star"])
     if raw.get("start_range") is not None:
         values["start_range"] = parse_range(raw["start_range"])
-    if raw.get("dim") is not None:
-        values["dim"] = number("dim", raw["dim"], integer=True, low=1, high=10_000)
-    if raw.get("let"):
-        values["let"] = parse_let(raw["let"])
-    for key, choices in (("backend", ("numpy", "torch")), ("dtype", ("float64", "float32"))):
+    for key in ("dim", "let", "backend", "dtype"):  # checked as a run's config checks them
         if raw.get(key) is not None:
-            if raw[key] not in choices:
-                raise GdrunError(f"{key} must be one of {', '.join(choices)}, got {show(raw[key])}")
-            values[key] = raw[key]
+            values[key] = FIELDS[key].check(key, raw[key], raw)
     if raw.get("name") is not None:
         values["name"] = str(raw["name"])
     protocol = Protocol(**values)

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import RunNotFound
+from .runs import SUMMARY_FILE, safe_name
+from .sweeps import SWEEP_FILE
 
-SUMMARY_FILE = "summary.json"  # the names runs.py and sweep.py write (kept here so a listing imports neither)
-SWEEP_FILE = "sweep.yaml"
 #: a directory's name: optional sweep- prefix, time stamp, name, random id
 DIR_NAME = re.compile(r"^(?:sweep-|compare-)?(?P<stamp>\d{8}-\d{6})-(?P<name>.*)-(?P<id>[0-9a-f]{6})$")
 LAST = re.compile(r"^last(?:~(?P<back>\d+))?$")
@@ -128,7 +128,7 @@ def resolve(ref: str | Path, runs_dir: str | Path = "runs") -> Path:
         if back >= len(found):
             raise RunNotFound(f"{text} goes back {back} but {runs_dir} holds {_count(len(found))}")
         return found[back].path
-    named = [e for e in found if e.name == _dir_name(text)]
+    named = [e for e in found if e.name == safe_name(text)]
     if named:
         return named[0].path  # the newest run of that name
     matches = [e for e in found if e.path.name.startswith(text) or (e.id and len(text) >= 3 and e.id.startswith(text))]
@@ -141,12 +141,6 @@ def resolve(ref: str | Path, runs_dir: str | Path = "runs") -> Path:
 
     raise RunNotFound(f"no run {text!r} in {runs_dir}{closest(text, {e.name for e in found})}: give {REFERENCE_HELP} "
                       "('gdrun runs' lists them)")  # fmt: skip
-
-
-def _dir_name(name: str) -> str:
-    from .runs import safe_name
-
-    return safe_name(name)
 
 
 def _count(n: int) -> str:
